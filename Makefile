@@ -1,0 +1,58 @@
+# SCRM — the two commands a fresh machine needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+CUSTOMERS ?= 300
+
+.PHONY: demo test test-sqlite test-postgres lint fmt check bench bench-quick install dev-install browser-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+dev-install: $(VENV)/.dev-installed
+
+## demo: initialise a SQLite database with the shipped CRM and demo data, then serve on :$(PORT)
+demo: install
+	$(BIN)/scrm demo --customers $(CUSTOMERS) --port $(PORT)
+
+## test: the whole suite (SQLite always; PostgreSQL too when SCRM_TEST_DATABASE_URL is set)
+test: dev-install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: dev-install
+	$(BIN)/ruff check platform tests bench
+	$(BIN)/ruff format --check platform tests bench
+
+fmt: dev-install
+	$(BIN)/ruff check --fix platform tests bench
+	$(BIN)/ruff format platform tests bench
+
+## check: validate the shipped definitions
+check: install
+	$(BIN)/scrm check
+
+## bench: the benchmarks of bench/ (see docs/performance.md)
+bench: dev-install
+	$(BIN)/python bench/list_page.py --customers 100000
+
+bench-quick: dev-install
+	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
+
+## browser-deps: Debian's chromium for the browser tests (needs root; CI calls it)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/data

@@ -1,0 +1,303 @@
+"""The ``scrm`` command line (DESIGN.md §10). Errors are one line and a non-zero exit code;
+``scrm --debug …`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import ScrmError
+
+
+class State:
+    def __init__(self, debug: bool):
+        self.debug = debug
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            from .app import create_app
+
+            self._app = create_app()
+        return self._app
+
+
+class ScrmGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except ScrmError as exc:
+            if ctx.obj and ctx.obj.debug:
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            for d in exc.details:
+                click.echo(f"  {d.path}: {d.message}", err=True)
+            ctx.exit(1)
+        except Exception as exc:  # never a traceback for users
+            if ctx.obj and ctx.obj.debug:
+                raise
+            click.echo(
+                f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                " (run with --debug for details)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=ScrmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx, debug):
+    """SCRM: a low-code CRM for securities brokerages."""
+    ctx.obj = State(debug)
+
+
+def app_context(ctx):
+    return ctx.obj.app.app_context()
+
+
+# -- installation ------------------------------------------------------------------------
+@cli.command()
+@click.option("--demo", is_flag=True, help="Also load demo data.")
+@click.option("--customers", type=click.IntRange(0, 5_000_000), default=300, show_default=True)
+@click.option("--force-sync", is_flag=True, help="Overwrite definitions edited in the designer (kept in history).")
+@click.pass_context
+def init(ctx, demo, customers, force_sync):
+    """Create or upgrade the database and load the shipped definitions."""
+    with app_context(ctx):
+        _init(demo, customers, force_sync)
+
+
+def _init(demo: bool, customers: int, force_sync: bool) -> None:
+    from .setup import initialise
+
+    report = initialise(force_sync=force_sync)
+    if report.created_tables:
+        click.echo(f"created {len(report.created_tables)} system tables")
+    _print_sync(report.sync)
+    if report.sync and report.sync.problems and any(p.severity == "error" for p in report.sync.problems):
+        raise click.exceptions.Exit(1)
+    if report.admin_created:
+        if report.admin_password:
+            click.echo(f"created user admin with password: {report.admin_password}  (shown once)")
+        else:
+            click.echo("created user admin (password from SCRM_ADMIN_PASSWORD)")
+    if demo:
+        from .demo import load_demo
+
+        summary = load_demo(customers=customers)
+        for line in summary:
+            click.echo(line)
+
+
+def _print_sync(report) -> None:
+    if report is None:
+        return
+    for label, items in (("created", report.created), ("updated", report.updated), ("forced", report.forced)):
+        if items:
+            click.echo(f"{label}: {', '.join(items)}")
+    for item in report.conflicts:
+        click.echo(f"conflict: {item} was changed in the designer; kept it (use --force to overwrite)", err=True)
+    for p in report.problems:
+        click.echo(p.line(), err=True)
+    if report.result and report.result.steps:
+        for step in report.result.steps:
+            click.echo(f"  {step}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
+@click.pass_context
+def run(ctx, host, port):
+    """Serve the application."""
+    ctx.obj.app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+
+
+@cli.command()
+@click.option("--customers", type=click.IntRange(0, 5_000_000), default=300, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
+@click.pass_context
+def demo(ctx, customers, host, port):
+    """``init --demo`` then ``run``."""
+    with app_context(ctx):
+        _init(True, customers, False)
+        from .demo import demo_logins
+
+        for line in demo_logins():
+            click.echo(line)
+    click.echo(f"serving on http://{host}:{port}")
+    ctx.obj.app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+
+
+# -- definitions -------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def check(ctx, paths):
+    """Check definition files (default: the shipped ones). Exit 1 on any error."""
+    from .runtime import runtime
+
+    with app_context(ctx):
+        rt = runtime()
+        docs, problems = rt.definitions.checker.check_files(ctx.obj.app.config["SCRM_HOME"], list(paths) or None)
+    for p in problems:
+        click.echo(p.line())
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = len(problems) - errors
+    click.echo(f"{len(docs)} definitions checked: {errors} errors, {warnings} warnings", err=True)
+    if errors:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite designer edits (they stay in the version history).")
+@click.pass_context
+def sync(ctx, force):
+    """Load changed definition files into the database."""
+    from .db import write_intent
+    from .runtime import runtime
+
+    with app_context(ctx), write_intent():
+        report = runtime().definitions.sync(force=force)
+    _print_sync(report)
+    if not (report.created or report.updated or report.forced) and not report.problems:
+        click.echo("definitions are up to date" + (" (with conflicts)" if report.conflicts else ""))
+    if report.problems or report.conflicts:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def export_definitions(ctx, folder):
+    """Write the published definitions to FOLDER as files."""
+    from .runtime import runtime
+
+    with app_context(ctx):
+        written = runtime().definitions.export(folder)
+    click.echo(f"wrote {len(written)} files to {folder}")
+
+
+@cli.command()
+@click.option("--plan", is_flag=True, help="Only show what would change, with the SQL.")
+@click.pass_context
+def migrate(ctx, plan):
+    """Bring the database schema to the published entities."""
+    from .db import write_intent
+    from .runtime import runtime
+
+    with app_context(ctx), write_intent():
+        steps, statements = runtime().definitions.migrate(dry_run=plan)
+    if not steps:
+        click.echo("the database matches the published definitions")
+        return
+    for step in steps:
+        click.echo(f"- {step}")
+    for sql in statements:
+        click.echo(f"    {sql};")
+    click.echo("(plan only, nothing changed)" if plan else f"applied {len(steps)} steps")
+
+
+# -- users -------------------------------------------------------------------------------
+@cli.group()
+def user():
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="Role name (repeatable).")
+@click.option("--password", help="Default: prompt (or generated when not interactive).")
+@click.option("--name", "display_name", help="Display name.")
+@click.pass_context
+def user_create(ctx, username, roles, password, display_name):
+    """Create a user with one or more roles."""
+    import secrets
+
+    from .db import write_intent
+    from .runtime import snapshot
+    from .security.users import create_user
+    from .setup import ensure_system_schema
+
+    shown = None
+    if password is None:
+        if sys.stdin.isatty():
+            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = shown = secrets.token_urlsafe(12)
+    with app_context(ctx.find_root()), write_intent():
+        ensure_system_schema()
+        known = set(snapshot().documents_of("role"))
+        unknown = [r for r in roles if r not in known]
+        if unknown:
+            raise click.UsageError(
+                f"unknown role(s): {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}"
+            )
+        create_user(username, password, list(roles), display_name)
+    click.echo(f"created user {username} ({', '.join(roles)})" + (f" with password: {shown}" if shown else ""))
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", help="Default: prompt.")
+@click.pass_context
+def user_passwd(ctx, username, password):
+    """Set a user's password."""
+    from .db import write_intent
+    from .security.users import require_user, set_password
+
+    if password is None:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with app_context(ctx.find_root()), write_intent():
+        set_password(require_user(username), password)
+    click.echo(f"password of {username} changed")
+
+
+@user.command("token")
+@click.argument("username")
+@click.option("--label", default="cli", show_default=True)
+@click.pass_context
+def user_token(ctx, username, label):
+    """Issue a new API token for a user (printed once)."""
+    from .db import write_intent
+    from .security.users import issue_token, require_user
+
+    with app_context(ctx.find_root()), write_intent():
+        token = issue_token(require_user(username), label)
+    click.echo(token)
+
+
+# -- plugins -----------------------------------------------------------------------------
+@cli.group()
+def plugins():
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def plugins_list(ctx, as_json):
+    """Name, source, hooks, status and last error of every plugin."""
+    from .runtime import runtime
+
+    with app_context(ctx.find_root()):
+        rows = runtime().plugins.status
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"{r.name:28} {r.source:12} {r.status:9} {','.join(r.hooks) or '-'}" + (f"  {r.error}" if r.error else "")
+        )
+
+
+def main() -> None:
+    cli(prog_name="scrm")

@@ -1,0 +1,87 @@
+"""Configuration from environment variables (DESIGN.md §10); every one is optional.
+
+=========================  =====================================================
+``SCRM_DATABASE_URL``      default ``sqlite:///instance/scrm.db`` (relative to SCRM_HOME)
+``SCRM_HOME``              folder with schemas/, workflows/, plugins/, templates/
+``SCRM_SECRET_KEY``        session signing key (default: generated once into instance/)
+``SCRM_ENCRYPTION_KEY``    key for encrypted fields (used by the security layer)
+``SCRM_TIMEZONE``          default ``Asia/Shanghai``
+``SCRM_LOCALE``            default ``zh_CN``; ``en`` available
+``SCRM_PLUGINS_DISABLED``  comma-separated plugin names to leave off
+=========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import BadRequest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE_URL = "sqlite:///instance/scrm.db"
+
+
+def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
+    env = dict(os.environ if env is None else env)
+    env.update({k: v for k, v in (overrides or {}).items() if k.startswith("SCRM_") and v is not None})
+    home = Path(env.get("SCRM_HOME") or REPO_ROOT).resolve()
+    instance = home / "instance"
+    url = database_url(env.get("SCRM_DATABASE_URL") or DEFAULT_DATABASE_URL, home)
+    tz = env.get("SCRM_TIMEZONE") or "Asia/Shanghai"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(f"SCRM_TIMEZONE={tz!r} is not a known time zone") from None
+    locale = env.get("SCRM_LOCALE") or "zh_CN"
+    if locale not in ("zh_CN", "en"):
+        raise BadRequest(f"SCRM_LOCALE={locale!r} is not supported (zh_CN or en)")
+    config = {
+        "SCRM_HOME": home,
+        "SCRM_INSTANCE": instance,
+        "SCRM_DATABASE_URL": url,
+        "SCRM_TIMEZONE": tz,
+        "SCRM_LOCALE": locale,
+        "SCRM_ENCRYPTION_KEY": env.get("SCRM_ENCRYPTION_KEY"),
+        "SCRM_PLUGINS_DISABLED": {p.strip() for p in (env.get("SCRM_PLUGINS_DISABLED") or "").split(",") if p.strip()},
+        "SECRET_KEY": env.get("SCRM_SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "JSON_SORT_KEYS": False,
+    }
+    for key, value in (overrides or {}).items():
+        if not key.startswith("SCRM_") or key not in config:
+            config[key] = value
+    return config
+
+
+def database_url(url: str, home: Path) -> str:
+    """Normalise the URL: psycopg 3 for PostgreSQL; relative SQLite paths under ``home``."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        path = (home / url[len("sqlite:///") :]).resolve()
+        return f"sqlite:///{path}"
+    return url
+
+
+def secret_key(instance: Path) -> str:
+    """A stable secret shared by every worker of one installation, created on first use."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key.encode())
+    finally:
+        os.close(fd)
+    return key

@@ -1,0 +1,1 @@
+"""Entity data: tables built from definitions, the migration planner, the record service."""

@@ -1,0 +1,91 @@
+"""The database handle and the engine settings that make SQLite and PostgreSQL behave alike.
+
+SQLite gets WAL, a generous busy timeout, foreign keys and *transactional DDL* (the pysqlite
+BEGIN recipe from the SQLAlchemy docs), so a failed migration rolls back whole as it does on
+PostgreSQL. Transactions that will write start with ``BEGIN IMMEDIATE`` on SQLite, so two
+writers queue on the busy timeout instead of failing with a stale snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from flask import Flask, has_request_context, request
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+_write_intent: ContextVar[bool] = ContextVar("scrm_write_intent", default=False)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Mark work outside a request (CLI, jobs) as a writer: SQLite then begins IMMEDIATE."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def wants_write() -> bool:
+    if _write_intent.get():
+        return True
+    return has_request_context() and request.method not in SAFE_METHODS
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        if ":memory:" not in url:
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    else:
+        options.update({"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+
+_configured: set[int] = set()
+
+
+def configure_engine(engine: Engine) -> None:
+    if id(engine) in _configured:
+        return
+    _configured.add(id(engine))
+    if engine.dialect.name != "sqlite":
+        return
+    memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (transactional DDL)
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if wants_write() else "BEGIN")
+
+
+def dialect_name() -> str:
+    return db.engine.dialect.name

@@ -1,0 +1,95 @@
+"""Locale choice, UI translations (Flask-Babel) and i18n maps from definitions.
+
+Interface texts are written in English in the code and translated through the gettext
+catalogue in ``translations/``; the default locale is zh_CN (``SCRM_LOCALE``). Labels in
+definitions are maps such as ``{"zh-CN": "客户", "en": "Customer"}`` and are resolved with
+:func:`text`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+__all__ = ["_", "_l", "init_app", "text", "current_locale", "SUPPORTED"]
+
+SUPPORTED = ("zh_CN", "en")
+LABELS = {"zh_CN": "中文", "en": "English"}
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogues(TRANSLATIONS)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config["SCRM_LOCALE"])
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    Babel(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def inject_i18n():
+        return {"t": text, "locale": current_locale(), "locales": LABELS}
+
+
+def select_locale() -> str:
+    """Explicit choice (query, session) first; the API also honours Accept-Language."""
+    default = current_app.config["SCRM_LOCALE"]
+    if not has_request_context():
+        return default
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in SUPPORTED:
+        return chosen
+    if request.path.startswith("/api/") and request.accept_languages:
+        best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+        if best:
+            return "en" if best == "en" else "zh_CN"
+    return default
+
+
+def current_locale() -> str:
+    if "scrm_locale" in g:
+        return g.scrm_locale
+    loc = get_locale()
+    return str(loc) if loc else current_app.config.get("SCRM_LOCALE", "zh_CN")
+
+
+def _candidates(locale: str) -> tuple[str, ...]:
+    if locale.startswith("zh"):
+        return ("zh-CN", "zh_CN", "zh", "en")
+    return ("en", "zh-CN", "zh_CN", "zh")
+
+
+def text(value, locale: str | None = None, default: str = "") -> str:
+    """Resolve an i18n map (or plain string) for the current locale, falling back sensibly."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        loc = locale or (current_locale() if has_request_context() or g else "zh_CN")
+        for key in _candidates(loc):
+            if value.get(key):
+                return value[key]
+        for v in value.values():
+            if v:
+                return v
+    return default
+
+
+def compile_catalogues(root: Path) -> None:
+    """Compile each ``messages.po`` to ``messages.mo`` when the .mo is missing or older."""
+    for po in root.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog)
+        tmp.replace(mo)

@@ -1,0 +1,137 @@
+"""Problems found in definitions: a stable code, a place (definition/file + JSON path), one sentence.
+
+Every code the checker can emit is listed in :data:`CODES` with its English message template;
+``docs/checks.md`` documents each one (a test keeps the two in step). Messages are translated
+through the gettext catalogue, so the CLI and the designer speak the user's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..i18n import _
+
+ERROR = "error"
+WARNING = "warning"
+
+# code -> English message template (placeholders filled with keyword arguments)
+CODES: dict[str, str] = {
+    # files and documents
+    "E-FILE-001": "The file is not valid JSON: {detail}.",
+    "E-FILE-002": 'The document must be a JSON object with a "kind".',
+    "E-FILE-003": "Unknown definition kind {found!r}; expected one of {expected}.",
+    "E-DEF-001": "The {what} {which!r} is defined more than once (also in {other}).",
+    "W-DEF-002": "The file name suggests {expected!r} but the document is named {found!r}.",
+    # phase A: structure (JSON Schema)
+    "E-SCHEMA-001": "The property {prop!r} is required here.",
+    "E-SCHEMA-002": "The property {prop!r} is not allowed here.",
+    "E-SCHEMA-003": "Expected {expected}, found {found}.",
+    "E-SCHEMA-004": "{value} is not one of the allowed values: {allowed}.",
+    "E-SCHEMA-005": "The value {value} {rule}.",
+    "E-SCHEMA-006": "The value is too short or has too few items (at least {limit}).",
+    "E-SCHEMA-007": "The value is too long or has too many items (at most {limit}).",
+    "E-SCHEMA-008": "The number {value} is out of range ({rule}).",
+    "E-SCHEMA-009": "{rule}",
+    "E-SCHEMA-010": "The list contains the same item twice.",
+    "E-SCHEMA-011": "The value is not valid here: {detail}.",
+    # phase B: entities
+    "E-ENTITY-001": "The field name {field!r} is used twice.",
+    "E-ENTITY-002": "The field id {id!r} is used twice.",
+    "E-ENTITY-003": "The column {column!r} is used by two fields.",
+    "E-ENTITY-004": "{field!r} is a reserved name (system columns: {reserved}).",
+    "E-ENTITY-005": "The title field {field!r} is not a field of this entity.",
+    "E-ENTITY-006": "The field {field!r} does not exist or cannot be searched (text fields only).",
+    "E-ENTITY-007": "The list column {field!r} is not a field of this entity.",
+    "E-ENTITY-008": "Cannot sort by {field!r}: it is unknown or not sortable.",
+    "E-ENTITY-009": "The reference target {target!r} is not a defined entity.",
+    "E-ENTITY-010": "The relation target {target!r} is not a defined entity.",
+    "E-ENTITY-011": "The relation {relation!r} needs {via!r} to be a reference field on {target!r} pointing to {entity!r}.",
+    "E-ENTITY-012": "The default value is not valid for this field: {detail}",
+    "E-ENTITY-013": "The minimum {min} is greater than the maximum {max}.",
+    "E-ENTITY-014": "The pattern is not a valid regular expression: {detail}.",
+    "E-ENTITY-015": "The option {value!r} is listed twice.",
+    "E-ENTITY-016": "{field!r} is not a field of this entity.",
+    "E-ENTITY-017": "The name {what!r} is used both by a field and a relation, or by two relations.",
+    "E-ENTITY-018": "The table {table!r} is also used by the entity {other!r}.",
+    "E-ENTITY-019": "Required references form a cycle ({cycle}): no first record could ever be saved.",
+    "E-ENTITY-020": "The field {field!r} is a reference or a multi-valued field and cannot be used here.",
+    "E-ENTITY-021": "The scale {scale} is greater than the precision {precision}.",
+    "E-ENTITY-022": "The entity name {what!r} is reserved.",
+    "E-ENTITY-023": "The field {field!r} cannot change its id or column once published (was {old!r}).",
+    "W-ENTITY-001": "The field {field!r} was removed from the document; it is kept deactivated with its data.",
+    "W-ENTITY-002": "The field {field!r} is deactivated; it is hidden everywhere but its data is kept.",
+    # phase B: forms
+    "E-FORM-001": "The form's entity {entity!r} is not a defined entity.",
+    "E-FORM-002": "{field!r} is not a field of {entity!r}.",
+    "E-FORM-003": "The widget {widget!r} cannot show a field of type {type!r} (use one of {allowed}).",
+    "E-FORM-004": "The field {field!r} is placed twice in the layout.",
+    "E-FORM-005": "{relation!r} is not a has_many relation of {entity!r}.",
+    "E-FORM-006": "The layout id {id!r} is used twice.",
+    "E-FORM-007": "A tab can only be placed inside tabs, and tabs only at the top of the layout.",
+    "W-FORM-001": "The field {field!r} is deactivated and will not be shown.",
+    # conditions (subset checked now; the full language comes with the condition issue)
+    "E-COND-001": "{path!r} is not a field of {entity!r}.",
+    "E-COND-002": "The operator {op!r} cannot be used with a field of type {type!r}.",
+    "E-COND-003": "The value does not fit the field {field!r}: {detail}",
+    "E-COND-004": "{construct} is not supported in this context yet.",
+    "E-COND-005": "A list of values may not contain null.",
+    "E-COND-006": "The condition is too deep or too large (at most {depth} levels and {nodes} nodes).",
+    # roles
+    "E-ROLE-001": "{entity!r} is not a defined entity.",
+    "E-ROLE-002": "{field!r} is not a field of {entity!r}.",
+    # references between kinds (workflow, alert, dashboard)
+    "E-REF-001": "{entity!r} is not a defined entity.",
+    "E-REF-002": "{field!r} is not a field of {entity!r}.",
+    "E-REF-003": "The state {state!r} is not declared in states.",
+    "E-REF-004": "The dataset {dataset!r} is not declared in datasets.",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    path: str = "$"
+    kind: str | None = None
+    name: str | None = None
+    file: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return WARNING if self.code.startswith("W-") else ERROR
+
+    @property
+    def where(self) -> str:
+        if self.file:
+            return self.file
+        if self.kind and self.name:
+            return f"{self.kind}/{self.name}"
+        return self.name or self.kind or "-"
+
+    def line(self) -> str:
+        return f"{self.where}: {self.path}: {self.code} {self.message}"
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "path": self.path,
+            "message": self.message,
+            "kind": self.kind,
+            "name": self.name,
+            "file": self.file,
+        }
+
+
+def problem(code: str, path: str = "$", *, kind=None, name=None, file=None, **params) -> Problem:
+    """Build a problem with the translated message for ``code``."""
+    template = CODES[code]
+    try:
+        message = _(template).format(**params)
+    except (KeyError, ValueError, IndexError):  # a translation with a broken placeholder
+        message = template.format(**params)
+    return Problem(code, message, path, kind, name, file)
+
+
+def has_errors(problems) -> bool:
+    return any(p.severity == ERROR for p in problems)

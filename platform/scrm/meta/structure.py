@@ -1,0 +1,213 @@
+"""Phase A: structural validation of definition documents against the meta-schemas.
+
+The meta-schemas (JSON Schema 2020-12) live in ``metaschemas/``. The entity schema's field
+types and their options come from the registered field types, so a plugin's field type is
+validated like a built-in one. Every jsonschema error becomes a :class:`Problem` with a stable
+code, the exact JSON path and one translated sentence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cached_property
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, relevance
+from referencing import Registry, Resource
+
+from ..fields import FieldTypes
+from ..i18n import _, text
+from .problems import Problem, problem
+
+METASCHEMAS = Path(__file__).parent / "metaschemas"
+KINDS = ("entity", "form", "workflow", "alert", "dashboard", "role")
+BASE_URI = "https://scrm.dev/schemas/v1/"
+
+
+def load_metaschema(name: str) -> dict:
+    with (METASCHEMAS / f"{name}.json").open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def entity_metaschema(field_types: FieldTypes) -> dict:
+    """The entity meta-schema completed with one ``if/then`` branch per registered field type."""
+    schema = load_metaschema("entity")
+    schema["$defs"]["fieldType"] = {"enum": field_types.names()}
+    branches = []
+    for ftype in field_types:
+        then = copy.deepcopy(ftype.options_schema) or {}
+        branches.append({"if": {"properties": {"type": {"const": ftype.name}}, "required": ["type"]}, "then": then})
+    schema["$defs"]["field"]["allOf"] = branches
+    return schema
+
+
+class StructureChecker:
+    def __init__(self, field_types: FieldTypes):
+        self.field_types = field_types
+
+    @cached_property
+    def schemas(self) -> dict[str, dict]:
+        out = {kind: load_metaschema(kind) for kind in KINDS if kind != "entity"}
+        out["entity"] = entity_metaschema(self.field_types)
+        return out
+
+    @cached_property
+    def registry(self) -> Registry:
+        resources = [(BASE_URI + "common.json", Resource.from_contents(load_metaschema("common")))]
+        resources += [(BASE_URI + f"{k}.json", Resource.from_contents(s)) for k, s in self.schemas.items()]
+        return Registry().with_resources(resources)
+
+    @cached_property
+    def validators(self) -> dict[str, Draft202012Validator]:
+        return {
+            kind: Draft202012Validator(
+                schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
+            for kind, schema in self.schemas.items()
+        }
+
+    def check(self, doc, *, file: str | None = None) -> list[Problem]:
+        """Structural problems of one document; the kind is read from the document itself."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+            return [problem("E-FILE-002", "$", file=file)]
+        kind = doc["kind"]
+        name = doc.get("name") if isinstance(doc.get("name"), str) else None
+        if kind not in self.validators:
+            return [problem("E-FILE-003", "$.kind", name=name, file=file, found=kind, expected=", ".join(KINDS))]
+        errors = list(_leaves(sorted(self.validators[kind].iter_errors(doc), key=relevance)))
+        problems, seen = [], set()
+        for err in _without_cascades(errors):
+            for p in describe(err, kind=kind, name=name, file=file):
+                key = (p.path, p.code, p.message)
+                if key not in seen:
+                    seen.add(key)
+                    problems.append(p)
+        return sorted(problems, key=lambda p: p.path)
+
+
+def _without_cascades(errors: list[ValidationError]) -> list[ValidationError]:
+    """Drop "unexpected property" errors caused by a failing branch deeper inside the same object.
+
+    In JSON Schema 2020-12 a subschema that fails contributes no annotations, so every property
+    it declared looks unevaluated; the deeper error is the real one.
+    """
+    paths = [e.json_path for e in errors if e.validator not in ("unevaluatedProperties", "additionalProperties")]
+
+    def failing_inside(err: ValidationError) -> bool:
+        for prop in _unexpected(err):
+            inner = _join(err.json_path, prop)
+            if any(p == inner or p.startswith(inner + ".") or p.startswith(inner + "[") for p in paths):
+                return True
+        return False
+
+    return [
+        e
+        for e in errors
+        if not (e.validator in ("unevaluatedProperties", "additionalProperties") and failing_inside(e))
+    ]
+
+
+def _leaves(errors: list[ValidationError]):
+    """Yield the errors worth showing: descend into if/then contexts, drop generic wrappers."""
+    for err in errors:
+        if err.context and err.validator in ("anyOf", "oneOf", "allOf"):
+            yield from _leaves(sorted(err.context, key=relevance))
+        else:
+            yield err
+
+
+def _found(value) -> str:
+    names = {
+        dict: _("an object"),
+        list: _("a list"),
+        str: _("a text"),
+        bool: _("true/false"),
+        int: _("a number"),
+        float: _("a number"),
+        type(None): _("null"),
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _expected(types) -> str:
+    names = {
+        "object": _("an object"),
+        "array": _("a list"),
+        "string": _("a text"),
+        "boolean": _("true or false"),
+        "integer": _("a whole number"),
+        "number": _("a number"),
+        "null": _("null"),
+    }
+    if isinstance(types, str):
+        types = [types]
+    return _(" or ").join(names.get(t, t) for t in types)
+
+
+def _show(value) -> str:
+    rendered = json.dumps(value, ensure_ascii=False, default=str)
+    return rendered if len(rendered) <= 80 else rendered[:77] + "…"
+
+
+def describe(err: ValidationError, *, kind=None, name=None, file=None) -> list[Problem]:
+    """One jsonschema error as coded, translated problems at their JSON paths."""
+    return (
+        [_describe_one(err, kind, name, file)]
+        if err.validator not in ("unevaluatedProperties", "additionalProperties")
+        else [
+            problem("E-SCHEMA-002", _join(err.json_path, prop), prop=prop, kind=kind, name=name, file=file)
+            for prop in _unexpected(err)
+        ]
+    )
+
+
+def _describe_one(err: ValidationError, kind, name, file) -> Problem:
+    path = err.json_path
+    custom = err.schema.get("x-message") if isinstance(err.schema, dict) else None
+    v = err.validator
+    ctx = {"kind": kind, "name": name, "file": file}
+    if v == "required":
+        prop = err.message.split("'")[1] if "'" in err.message else err.message
+        return problem("E-SCHEMA-001", path, prop=prop, **ctx)
+    if v == "type":
+        return problem("E-SCHEMA-003", path, expected=_expected(err.validator_value), found=_found(err.instance), **ctx)
+    if v in ("enum", "const"):
+        allowed = err.validator_value if v == "enum" else [err.validator_value]
+        if custom:
+            return Problem("E-SCHEMA-004", f"{_show(err.instance)}: {text(custom)}", path, kind, name, file)
+        shown = ", ".join(_show(a) for a in allowed[:15]) + (" …" if len(allowed) > 15 else "")
+        return problem("E-SCHEMA-004", path, value=_show(err.instance), allowed=shown, **ctx)
+    if v == "pattern":
+        rule = text(custom) if custom else _("does not match the pattern {pattern}").format(pattern=err.validator_value)
+        return problem("E-SCHEMA-005", path, value=_show(err.instance), rule=rule, **ctx)
+    if v in ("minLength", "minItems", "minProperties"):
+        return problem("E-SCHEMA-006", path, limit=err.validator_value, **ctx)
+    if v in ("maxLength", "maxItems", "maxProperties"):
+        return problem("E-SCHEMA-007", path, limit=err.validator_value, **ctx)
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        signs = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+        return problem("E-SCHEMA-008", path, value=_show(err.instance), rule=f"{signs[v]} {err.validator_value}", **ctx)
+    if v == "not" and custom:
+        return problem("E-SCHEMA-009", path, rule=text(custom), **ctx)
+    if v == "uniqueItems":
+        return problem("E-SCHEMA-010", path, **ctx)
+    if v == "propertyNames":
+        return problem("E-SCHEMA-005", path, value=_show(err.instance), rule=_("is not a valid name"), **ctx)
+    if custom:
+        return problem("E-SCHEMA-011", path, detail=text(custom), **ctx)
+    return problem("E-SCHEMA-011", path, detail=err.message[:200], **ctx)
+
+
+def _unexpected(err: ValidationError) -> list[str]:
+    instance = err.instance if isinstance(err.instance, dict) else {}
+    msg = err.message
+    found = [k for k in instance if f"'{k}'" in msg]
+    return found or [msg]
+
+
+def _join(path: str, key: str) -> str:
+    if key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key)}]"

@@ -1,0 +1,36 @@
+"""SCRM's own field types, registered through the same hook a plugin uses."""
+
+from __future__ import annotations
+
+from ..fields.choice import EnumType, MultiEnumType, TagsType
+from ..fields.numbers import BoolType, DecimalType, IntegerType, MoneyType, PercentType
+from ..fields.relation import JsonType, RefType
+from ..fields.temporal import DateTimeType, DateType
+from ..fields.text import EmailType, IdNumberType, PhoneType, StringType, TextType, UrlType
+from .hookspecs import hookimpl
+
+BUILTIN_FIELD_TYPES = (
+    StringType,
+    TextType,
+    IntegerType,
+    DecimalType,
+    MoneyType,
+    PercentType,
+    BoolType,
+    DateType,
+    DateTimeType,
+    EnumType,
+    MultiEnumType,
+    TagsType,
+    RefType,
+    EmailType,
+    PhoneType,
+    IdNumberType,
+    UrlType,
+    JsonType,
+)
+
+
+@hookimpl
+def scrm_field_types():
+    return [cls() for cls in BUILTIN_FIELD_TYPES]

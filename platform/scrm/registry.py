@@ -1,0 +1,83 @@
+"""The per-process cache of published definitions, revalidated against the global revision.
+
+Each request asks :meth:`Registry.current` once: one tiny query reads ``scrm_revision``; when
+another worker has published since, the published definitions are reloaded and the tables
+rebuilt. A :class:`Snapshot` is immutable, so requests in flight keep a consistent view.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .data.tables import EntityTables, build_all
+from .fields import FieldTypes
+from .meta import store
+from .meta.model import EntityDef, FormDef
+
+
+@dataclass(eq=False)
+class Snapshot:
+    revision: int
+    field_types: FieldTypes
+    documents: dict[tuple[str, str], dict]
+    versions: dict[tuple[str, str], int]
+    entities: dict[str, EntityDef]
+    forms: dict[str, FormDef]
+    metadata: sa.MetaData
+    tables: dict[str, EntityTables]
+    cache: dict[Any, Any] = field(default_factory=dict)  # derived objects (schemas, …) per snapshot
+
+    @classmethod
+    def build(cls, revision: int, rows: list[tuple[str, str, int, dict]], field_types: FieldTypes) -> Snapshot:
+        documents = {(k, n): body for k, n, _v, body in rows}
+        versions = {(k, n): v for k, n, v, _b in rows}
+        entities = {n: EntityDef.from_doc(b, v) for k, n, v, b in rows if k == "entity"}
+        forms = {n: FormDef(b, v) for k, n, v, b in rows if k == "form"}
+        metadata, tables = build_all(list(entities.values()), field_types)
+        return cls(revision, field_types, documents, versions, entities, forms, metadata, tables)
+
+    def entity(self, name: str) -> EntityDef | None:
+        return self.entities.get(name)
+
+    def form_for(self, entity: EntityDef) -> FormDef | None:
+        chosen = entity.doc.get("form")
+        if chosen and chosen in self.forms and self.forms[chosen].entity == entity.name:
+            return self.forms[chosen]
+        candidates = sorted((f for f in self.forms.values() if f.entity == entity.name), key=lambda f: f.name)
+        return candidates[0] if candidates else None
+
+    def documents_of(self, kind: str) -> dict[str, dict]:
+        return {n: b for (k, n), b in self.documents.items() if k == kind}
+
+    def cached(self, key, factory):
+        try:
+            return self.cache[key]
+        except KeyError:
+            value = self.cache[key] = factory()
+            return value
+
+
+class Registry:
+    def __init__(self, field_types: FieldTypes):
+        self.field_types = field_types
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        revision = store.current_revision()
+        snap = self._snapshot
+        if snap is not None and snap.revision == revision:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.revision != revision:
+                rows = [(r.kind, r.name, r.version, r.body) for r in store.published()]
+                snap = self._snapshot = Snapshot.build(revision, rows, self.field_types)
+        return snap
+
+    def invalidate(self) -> None:
+        self._snapshot = None

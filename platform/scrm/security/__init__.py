@@ -1,0 +1,1 @@
+"""Authentication now; roles, record scopes, field permissions and masking grow here."""
