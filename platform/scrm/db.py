@@ -39,6 +39,21 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+@contextmanager
+def writing() -> Iterator[None]:
+    """Run a unit of work that writes. On SQLite, a transaction that began as a reader is ended
+    first (nothing was written in it), so the write transaction starts ``IMMEDIATE`` and cannot
+    fail on a stale snapshot."""
+    with write_intent():
+        session = db.session()
+        if db.engine.dialect.name == "sqlite" and session.in_transaction():
+            if not (session.new or session.dirty or session.deleted):
+                conn = session.connection()
+                if not conn.info.get("scrm_writer"):
+                    session.rollback()
+        yield
+
+
 def wants_write() -> bool:
     if _write_intent.get():
         return True
@@ -84,7 +99,9 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if wants_write() else "BEGIN")
+        writer = wants_write()
+        conn.info["scrm_writer"] = writer
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 def dialect_name() -> str:

@@ -46,8 +46,15 @@ class SyncReport:
     result: PublishResult | None = None
 
 
-def problems_failure(problems: list[Problem], message: str | None = None) -> ValidationFailed:
-    details = [Detail(_where(p), p.message, p.code) for p in problems if p.severity == "error"]
+def problems_failure(
+    problems: list[Problem], message: str | None = None, target: tuple[str, str] | None = None
+) -> ValidationFailed:
+    """Problems as a 422: paths are JSON paths in the target document, else prefixed kind/name."""
+    details = [
+        Detail(p.path if (p.kind, p.name) == target else _where(p), p.message, p.code)
+        for p in problems
+        if p.severity == "error"
+    ]
     return ValidationFailed(
         message or _("The definition has {n} problem(s); nothing was changed.").format(n=len(details)),
         details,
@@ -90,12 +97,22 @@ class DefinitionService:
         if kind not in KINDS:
             raise NotFound(_("Unknown definition kind {kind!r}.").format(kind=kind))
         if not isinstance(body, dict):
-            raise ValidationFailed(_("The definition must be a JSON object."), [Detail("$", _("Expected an object."))])
+            raise ValidationFailed(
+                _("The definition must be a JSON object."),
+                [Detail("$", _("Expected an object."))],
+                "invalid_definition",
+            )
         body = dict(body)
         if body.get("kind", kind) != kind or body.get("name", name) != name:
             raise ValidationFailed(
                 _("The document's kind and name must match the address."),
-                [Detail("$.name", _("Expected kind {kind!r} and name {name!r}.").format(kind=kind, name=name))],
+                [
+                    Detail(
+                        "$.kind" if body.get("kind", kind) != kind else "$.name",
+                        _("Expected kind {kind!r} and name {name!r}.").format(kind=kind, name=name),
+                    )
+                ],
+                "invalid_definition",
             )
         body.setdefault("kind", kind)
         body.setdefault("name", name)
@@ -104,7 +121,7 @@ class DefinitionService:
             self.published_set().replaced(candidate), self._previous_for(kind, name), only={(kind, name)}
         )
         if has_errors(problems):
-            raise problems_failure(problems)
+            raise problems_failure(problems, target=(kind, name))
         clean = normalised.get(kind, name).body
         draft = store.get(kind, name, store.DRAFT)
         if draft is None:
@@ -208,7 +225,7 @@ class DefinitionService:
         keys = {(d.kind, d.name) for d, _r in pending}
         normalised, problems = self.checker.check_set(candidate_set, previous, only=keys)
         if has_errors(problems):
-            raise problems_failure(problems)
+            raise problems_failure(problems, target=next(iter(keys)) if len(keys) == 1 else None)
         # the whole set must stay consistent: dependents of what changes are re-checked too
         _all, everywhere = self.checker.check_set(normalised, previous)
         others = [p for p in everywhere if (p.kind, p.name) not in keys]

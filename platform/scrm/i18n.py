@@ -17,9 +17,16 @@ from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-__all__ = ["_", "_l", "init_app", "text", "current_locale", "SUPPORTED"]
+__all__ = ["N_", "_", "_l", "init_app", "text", "current_locale", "SUPPORTED"]
 
 SUPPORTED = ("zh_CN", "en")
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogue; it is translated later, where it is shown."""
+    return message
+
+
 LABELS = {"zh_CN": "中文", "en": "English"}
 TRANSLATIONS = Path(__file__).parent / "translations"
 
@@ -55,7 +62,9 @@ def current_locale() -> str:
     if "scrm_locale" in g:
         return g.scrm_locale
     loc = get_locale()
-    return str(loc) if loc else current_app.config.get("SCRM_LOCALE", "zh_CN")
+    if loc is None:
+        return current_app.config.get("SCRM_LOCALE", "zh_CN")
+    return "zh_CN" if loc.language == "zh" else "en"
 
 
 def _candidates(locale: str) -> tuple[str, ...]:

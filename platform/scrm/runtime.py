@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 
 from .definitions import DefinitionService
 from .fields import FieldTypes
@@ -28,7 +28,11 @@ def runtime() -> Runtime:
 
 
 def snapshot() -> Snapshot:
-    """The published definitions for this request (checked against the revision once per request)."""
-    if "snapshot" not in g:
-        g.snapshot = runtime().registry.current()
-    return g.snapshot
+    """The published definitions for this request (checked against the revision once per request;
+    outside requests, once per application context)."""
+    holder = request if has_request_context() else g
+    snap = getattr(holder, "scrm_snapshot", None)
+    if snap is None:
+        snap = runtime().registry.current()
+        holder.scrm_snapshot = snap
+    return snap

@@ -67,7 +67,10 @@ class _Compiler:
 
     def leaf(self, leaf: Leaf, neg: bool) -> sa.ColumnElement[bool]:
         op = leaf.op
+        guard = False
         if neg and op in NEGATED:
+            # a negated comparison is true on NULL (not (x >= 5) holds when x is NULL)
+            guard = op in ("lt", "lte", "gt", "gte")
             op, neg = NEGATED[op], False
         if leaf.ftype.multi:
             expr = self.set_op(leaf, op)
@@ -76,7 +79,7 @@ class _Compiler:
         expr = self.scalar_op(leaf, op, col)
         if neg:  # operators without a named negation: NOT plus a NULL guard
             return sa.or_(sa.not_(expr), col.is_(None))
-        return expr
+        return sa.or_(expr, col.is_(None)) if guard else expr
 
     def scalar_op(self, leaf: Leaf, op: str, col) -> sa.ColumnElement[bool]:
         v = leaf.value

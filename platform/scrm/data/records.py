@@ -8,6 +8,7 @@ pagination. Every public write is one transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..conditions import ConditionError, compile_sql, evaluate
 from ..conditions.sql import text_match
-from ..db import db
+from ..db import db, writing
 from ..errors import BadRequest, Conflict, Detail, NotFound, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
@@ -42,6 +43,17 @@ class Page:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def write_operation(method):
+    """A public write: one transaction that starts as a writer (see :func:`scrm.db.writing`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with writing():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 class RecordService:
@@ -329,6 +341,7 @@ class RecordService:
         return out
 
     # -- writing --------------------------------------------------------------------------
+    @write_operation
     def create(self, entity_name: str, data: Any) -> dict:
         entity = self.entity(entity_name)
         try:
@@ -347,6 +360,7 @@ class RecordService:
             raise
         return self.get(entity_name, record_id)
 
+    @write_operation
     def bulk_create(self, entity_name: str, rows: list[dict], batch: int = 1000) -> int:
         """Insert many records in batches (imports, demo data): each row is validated field by field;
         uniqueness and references are left to the database's indexes and foreign keys."""
@@ -461,6 +475,7 @@ class RecordService:
         if values:
             db.session.execute(sa.insert(link), [{"record_id": record_id, "value": v} for v in values])
 
+    @write_operation
     def update(self, entity_name: str, record_id: int, data: Any, version: int | None = None) -> dict:
         entity = self.entity(entity_name)
         if version is None and isinstance(data, dict):
@@ -528,6 +543,7 @@ class RecordService:
             )
         record_changes(rows)
 
+    @write_operation
     def delete(self, entity_name: str, record_id: int, version: int | None = None) -> None:
         entity = self.entity(entity_name)
         try:

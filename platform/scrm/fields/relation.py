@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from ..i18n import _
 from .base import FieldType
+
+_leading_id = re.compile(r"^#?(\d+)(\s*·.*)?$")
 
 
 def _plain(value):
@@ -45,6 +48,14 @@ class RefType(FieldType):
         if not isinstance(value, int) or value <= 0 or value > 2**63 - 1:
             raise self.fail(_("Expected a record id, got {value}.").format(value=self.show(value)))
         return value
+
+    def parse_form(self, raw, f):
+        """A lookup input sends ``123`` or ``123 · title`` (a type-ahead choice)."""
+        if isinstance(raw, str):
+            match = _leading_id.match(raw.strip())
+            if match:
+                raw = match.group(1)
+        return super().parse_form(raw, f)
 
     def display(self, value, f):
         return "" if value is None else f"#{value}"

@@ -1,0 +1,27 @@
+"""Coarse access decisions until the permission engine lands: who may change definitions."""
+
+from __future__ import annotations
+
+from ..errors import Forbidden
+from ..i18n import _
+from .users import ADMIN_ROLE
+
+
+def role_flags(user, snapshot) -> set[str]:
+    flags = set()
+    for role in getattr(user, "roles", ()):
+        doc = snapshot.documents.get(("role", role), {})
+        if role == ADMIN_ROLE or doc.get("admin"):
+            flags |= {"admin", "designer"}
+        if doc.get("designer"):
+            flags.add("designer")
+    return flags
+
+
+def can_design(user, snapshot) -> bool:
+    return "designer" in role_flags(user, snapshot)
+
+
+def require_designer(user, snapshot) -> None:
+    if not can_design(user, snapshot):
+        raise Forbidden(_("Only administrators and designers may change definitions."), code="not_designer")

@@ -1,0 +1,157 @@
+"""REST API for records and tokens (DESIGN.md §10)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from flask_login import current_user
+
+from ..data.records import MAX_LIMIT, RecordService, lock_version
+from ..errors import BadRequest, Detail, NotFound, Unauthorized
+from ..i18n import _
+from ..runtime import snapshot
+from ..security.auth import authenticate
+from ..security.users import issue_token as new_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_ID = 2**63 - 1
+
+
+@bp.before_request
+def require_login():
+    if request.endpoint == "api.issue_token":
+        return
+    if not current_user.is_authenticated:
+        raise Unauthorized(_("Log in or send an API token: Authorization: Bearer <token>."))
+
+
+def json_body() -> dict:
+    """The request body as a JSON object; decimals stay exact."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest(_("The request needs a JSON body."), [Detail("$", _("Empty body."))], "invalid_json")
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise BadRequest(
+            _("The body is not valid JSON{where}.").format(where=where),
+            [Detail("$", _("Invalid JSON."))],
+            "invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest(_("The body must be a JSON object."), [Detail("$", _("Expected an object."))], "invalid_json")
+    return body
+
+
+def service() -> RecordService:
+    return RecordService(snapshot(), current_user.id)
+
+
+def record_id_or_404(record_id: int) -> int:
+    if record_id > MAX_ID:
+        raise NotFound(_("This record does not exist."))
+    return record_id
+
+
+def with_etag(response: Response, record: dict) -> Response:
+    response.headers["ETag"] = f'"{record["version"]}"'
+    return response
+
+
+@bp.post("/auth/token")
+def issue_token():
+    body = json_body()
+    user = authenticate(body.get("username"), body.get("password"))
+    if user is None:
+        raise Unauthorized(_("Wrong user name or password."), "invalid_credentials")
+    return jsonify({"token": new_token(user, "api")}), 201
+
+
+@bp.get("/records/<entity>")
+def list_records(entity: str):
+    args = request.args
+    filter_ = None
+    if args.get("filter"):
+        try:
+            filter_ = json.loads(args["filter"], parse_float=Decimal)
+        except ValueError:
+            raise BadRequest(
+                _("filter must be a condition in JSON."), [Detail("filter", _("Invalid JSON."))], "invalid_filter"
+            ) from None
+        if not isinstance(filter_, dict):
+            raise BadRequest(
+                _("filter must be a condition object."), [Detail("filter", _("Expected an object."))], "invalid_filter"
+            )
+    try:
+        limit = int(args.get("limit", 50))
+    except ValueError:
+        raise BadRequest(
+            _("limit must be a whole number."),
+            [Detail("limit", _("Expected a whole number from 1 to {max}.").format(max=MAX_LIMIT))],
+            "invalid_limit",
+        ) from None
+    svc = service()
+    page = svc.list(
+        entity, filter=filter_, sort=args.get("sort"), limit=limit, after=args.get("after"), search=args.get("q")
+    )
+    definition = svc.entity(entity)
+    return jsonify({"items": [svc.to_json(definition, r) for r in page.items], "next": page.next})
+
+
+@bp.post("/records/<entity>")
+def create_record(entity: str):
+    svc = service()
+    record = svc.create(entity, json_body())
+    response = jsonify(svc.to_json(svc.entity(entity), record))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_record", entity=entity, record_id=record["id"])
+    return with_etag(response, record)
+
+
+@bp.get("/records/<entity>/<int:record_id>")
+def get_record(entity: str, record_id: int):
+    svc = service()
+    record = svc.get(entity, record_id_or_404(record_id))
+    return with_etag(jsonify(svc.to_json(svc.entity(entity), record)), record)
+
+
+def if_match() -> int | None:
+    header = request.headers.get("If-Match", "").strip()
+    if not header:
+        return None
+    value = header.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise BadRequest(
+            _('If-Match must carry the record version, e.g. "3".'),
+            [Detail("If-Match", _("Invalid version."))],
+            "invalid_version",
+        )
+    return int(value)
+
+
+@bp.patch("/records/<entity>/<int:record_id>")
+def update_record(entity: str, record_id: int):
+    svc = service()
+    body = json_body()
+    version = if_match()
+    if version is None:
+        version = lock_version(body)
+    record = svc.update(entity, record_id_or_404(record_id), body, version)
+    return with_etag(jsonify(svc.to_json(svc.entity(entity), record)), record)
+
+
+@bp.delete("/records/<entity>/<int:record_id>")
+def delete_record(entity: str, record_id: int):
+    service().delete(entity, record_id_or_404(record_id), if_match())
+    return "", 204
+
+
+@bp.get("/records/<entity>/<int:record_id>/history")
+def record_history(entity: str, record_id: int):
+    items = service().history(entity, record_id_or_404(record_id))
+    for item in items:
+        item["at"] = item["at"].isoformat().replace("+00:00", "Z")
+    return jsonify({"items": items})

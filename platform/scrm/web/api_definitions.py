@@ -1,0 +1,145 @@
+"""REST API for definitions: read, save drafts, publish, roll back, list versions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
+
+from ..errors import BadRequest, Detail, NotFound
+from ..i18n import _
+from ..meta import store
+from ..meta.structure import KINDS
+from ..runtime import runtime, snapshot
+from ..security.access import require_designer
+from .api import json_body, require_login
+
+bp = Blueprint("definitions_api", __name__, url_prefix="/api/v1/definitions")
+bp.before_request(require_login)
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise NotFound(
+            _("Unknown definition kind {kind!r}; expected one of {kinds}.").format(kind=kind, kinds=", ".join(KINDS))
+        )
+
+
+def designer_only() -> None:
+    require_designer(current_user, snapshot())
+
+
+@bp.get("/<kind>")
+def list_definitions(kind: str):
+    check_kind(kind)
+    items = []
+    for name in store.names(kind):
+        published = store.get(kind, name, store.PUBLISHED)
+        draft = store.get(kind, name, store.DRAFT)
+        shown = published or draft
+        items.append(
+            {
+                "name": name,
+                "label": shown.body.get("label"),
+                "published_version": published.version if published else None,
+                "draft_version": draft.version if draft else None,
+            }
+        )
+    return jsonify({"items": items})
+
+
+@bp.get("/<kind>/<name>")
+def get_definition(kind: str, name: str):
+    check_kind(kind)
+    status = request.args.get("status", "published")
+    if request.args.get("version"):
+        if not request.args["version"].isdigit():
+            raise BadRequest(_("version must be a whole number."), [Detail("version", _("Invalid version."))])
+        row = store.get_version(kind, name, int(request.args["version"]))
+    elif status in (store.PUBLISHED, store.DRAFT):
+        row = store.get(kind, name, status)
+    else:
+        raise BadRequest(_("status must be published or draft."), [Detail("status", _("Invalid status."))])
+    if row is None:
+        raise NotFound(_("There is no {status} version of {kind}/{name}.").format(status=status, kind=kind, name=name))
+    response = jsonify(row.body)
+    response.headers["X-Definition-Version"] = str(row.version)
+    response.headers["X-Definition-Status"] = row.status
+    return response
+
+
+@bp.put("/<kind>/<name>")
+def save_draft(kind: str, name: str):
+    check_kind(kind)
+    designer_only()
+    body = json_body()
+    row, problems = runtime().definitions.save_draft(
+        kind, name, body, current_user.id, source="api", comment=request.args.get("comment")
+    )
+    return jsonify(
+        {
+            "kind": kind,
+            "name": name,
+            "version": row.version,
+            "status": row.status,
+            "warnings": [p.as_dict() for p in problems],
+        }
+    )
+
+
+@bp.delete("/<kind>/<name>/draft")
+def discard_draft(kind: str, name: str):
+    check_kind(kind)
+    designer_only()
+    runtime().definitions.discard_draft(kind, name)
+    return "", 204
+
+
+def _optional_body() -> dict:
+    return json_body() if request.get_data(cache=True) else {}
+
+
+@bp.post("/<kind>/<name>/publish")
+def publish(kind: str, name: str):
+    check_kind(kind)
+    designer_only()
+    dry_run = bool(_optional_body().get("dry_run"))
+    result = runtime().definitions.publish(kind, name, current_user.id, dry_run=dry_run)
+    return jsonify(
+        {
+            "published": [{"kind": k, "name": n, "version": v} for k, n, v in result.published],
+            "revision": result.revision,
+            "dry_run": dry_run,
+            "steps": result.steps,
+            "statements": result.statements,
+            "warnings": [p.as_dict() for p in result.warnings],
+        }
+    )
+
+
+@bp.post("/<kind>/<name>/rollback")
+def rollback(kind: str, name: str):
+    check_kind(kind)
+    designer_only()
+    version = _optional_body().get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise BadRequest(
+            _('Send the version to go back to: {"version": 3}.'), [Detail("version", _("Expected a whole number."))]
+        )
+    result = runtime().definitions.rollback(kind, name, version, current_user.id)
+    return jsonify(
+        {
+            "published": [{"kind": k, "name": n, "version": v} for k, n, v in result.published],
+            "revision": result.revision,
+            "steps": result.steps,
+            "statements": result.statements,
+        }
+    )
+
+
+@bp.get("/<kind>/<name>/versions")
+def versions(kind: str, name: str):
+    check_kind(kind)
+    rows = store.versions(kind, name)
+    if not rows:
+        raise NotFound(_("There is no definition {kind}/{name}.").format(kind=kind, name=name))
+    return jsonify({"items": [r.summary() for r in rows]})

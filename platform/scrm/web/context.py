@@ -1,0 +1,168 @@
+"""Typed page contexts: templates loop and include; decisions are made here, in tested Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+
+@dataclass
+class NavItem:
+    label: str
+    url: str
+    icon: str
+    active: bool = False
+
+
+@dataclass
+class NavGroup:
+    label: str
+    items: list[NavItem]
+
+
+@dataclass
+class Column:
+    name: str
+    label: str
+    sort_url: str | None
+    sorted: str | None  # "asc" | "desc" | None
+    numeric: bool = False
+
+
+@dataclass
+class Row:
+    id: int
+    url: str
+    cells: list[str | Markup]
+
+
+@dataclass
+class Choice:
+    value: str
+    label: str
+    selected: bool = False
+
+
+@dataclass
+class FilterControl:
+    name: str
+    label: str
+    kind: str  # select | text | range | date_range
+    choices: list[Choice] = field(default_factory=list)
+    value: str = ""
+    value_to: str = ""
+    input_type: str = "text"
+
+
+@dataclass
+class ListPage:
+    entity: str
+    title: str
+    icon: str
+    list_url: str
+    new_url: str
+    columns: list[Column]
+    rows: list[Row]
+    next_url: str | None
+    filters: list[FilterControl]
+    q: str
+    sort: str
+    active_filters: int
+    chooser: list[Choice]
+    error: str | None = None
+    clear_url: str = ""
+    search_hint: str = ""
+
+
+@dataclass
+class FieldView:
+    name: str
+    label: str
+    widget: str
+    input_type: str
+    value: str
+    display: str | Markup
+    choices: list[Choice]
+    required: bool
+    readonly: bool
+    help: str
+    placeholder: str
+    errors: list[str]
+    colspan: int
+    validate_url: str
+    prefix: str = ""
+    suffix: str = ""
+    inputmode: str = ""
+    checked: bool = False
+    suggestions: list[str] = field(default_factory=list)
+    lookup_url: str = ""
+    current: str = ""
+
+    @property
+    def dom_id(self) -> str:
+        return f"f-{self.name}"
+
+
+@dataclass
+class LayoutNode:
+    kind: str  # tabs | tab | section | field | note | related_list
+    id: str = ""
+    label: str = ""
+    items: list[LayoutNode] = field(default_factory=list)
+    columns: int = 2
+    field: FieldView | None = None
+    text: str = ""
+    style: str = "info"
+    related: RelatedList | None = None
+    colspan: int = 1
+
+
+@dataclass
+class RelatedList:
+    label: str
+    entity: str
+    columns: list[str]
+    rows: list[Row]
+    more_url: str
+    new_url: str | None = None
+
+
+@dataclass
+class FormPage:
+    entity: str
+    title: str
+    mode: str  # create | edit
+    action_url: str
+    cancel_url: str
+    layout: LayoutNode
+    errors: list[str]
+    version: int | None = None
+    conflict: list[str] = field(default_factory=list)
+    record_id: int | None = None
+
+
+@dataclass
+class HistoryEntry:
+    at: str
+    user: str
+    action: str
+    field: str
+    old: str
+    new: str
+
+
+@dataclass
+class DetailPage:
+    entity: str
+    title: str
+    subtitle: str
+    record_id: int
+    version: int
+    layout: LayoutNode
+    history: list[HistoryEntry]
+    edit_url: str
+    delete_url: str
+    list_url: str
+    created: str
+    updated: str

@@ -1,0 +1,258 @@
+"""Forms from form definitions: the layout tree, widgets, parsing a submission, related lists.
+
+The same layout serves create, edit and view; each field node becomes a :class:`FieldView`
+the templates render with one macro per widget. Values are parsed by the field types, so a
+form and the API accept the same things and say the same things when they do not.
+"""
+
+from __future__ import annotations
+
+from flask import url_for
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
+
+from ..data.records import RecordService
+from ..fields import ConversionError
+from ..i18n import _, text
+from ..meta.model import EntityDef, FieldDef, FormDef
+from .context import Choice, FieldView, LayoutNode, RelatedList, Row
+
+MAX_SELECT = 200
+INPUT_TYPES = {
+    "text": "text",
+    "number": "text",
+    "money": "text",
+    "percent": "text",
+    "date": "date",
+    "datetime": "datetime-local",
+    "phone": "tel",
+    "email": "email",
+    "url": "url",
+    "masked_input": "text",
+    "tags": "text",
+    "tag_picker": "text",
+    "lookup": "select",
+}
+
+
+def auto_layout(entity: EntityDef) -> dict:
+    """The layout used when no form is declared: every active field, two columns."""
+    items = [{"type": "field", "field": f.name} for f in entity.active_fields if not f.computed]
+    related = [{"type": "related_list", "relation": r.name} for r in entity.relations if r.kind == "has_many"]
+    return {"type": "section", "columns": 2, "items": items + related}
+
+
+def layout_of(entity: EntityDef, form: FormDef | None) -> dict:
+    return form.layout if form else auto_layout(entity)
+
+
+def _walk(node: dict):
+    yield node
+    for child in node.get("items", []):
+        yield from _walk(child)
+
+
+def placed_fields(entity: EntityDef, form: FormDef | None, mode: str) -> list[tuple[FieldDef, dict]]:
+    """Fields the form shows in ``mode`` (create/edit/view), with their layout node."""
+    out = []
+    for node in _walk(layout_of(entity, form)):
+        if node.get("type") != "field":
+            continue
+        f = entity.field(node["field"])
+        if f is None or not f.active or mode not in node.get("modes", ["create", "edit", "view"]):
+            continue
+        out.append((f, node))
+    return out
+
+
+def editable(f: FieldDef, node: dict) -> bool:
+    return not (f.readonly or node.get("readonly"))
+
+
+def parse_submission(
+    svc: RecordService, entity: EntityDef, form: FormDef | None, mode: str, data: MultiDict
+) -> tuple[dict, dict[str, list[str]]]:
+    """Form fields into canonical values; conversion errors per field name."""
+    values, errors = {}, {}
+    for f, node in placed_fields(entity, form, mode):
+        if not editable(f, node):
+            continue
+        ftype = svc.field_types[f.type]
+        if ftype.multi or f.type == "bool":
+            raw = data.getlist(f.name)
+            if ftype.multi and len(raw) == 1 and node.get("widget", ftype.widgets[0]) in ("tags", "tag_picker"):
+                raw = raw[0]
+        else:
+            raw = data.get(f.name)
+        try:
+            values[f.name] = ftype.parse_form(raw, f)
+        except ConversionError as exc:
+            errors[f.name] = [exc.message]
+    return values, errors
+
+
+class LayoutBuilder:
+    def __init__(
+        self,
+        svc: RecordService,
+        entity: EntityDef,
+        mode: str,
+        record: dict | None,
+        raw: MultiDict | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ):
+        self.svc = svc
+        self.entity = entity
+        self.mode = mode
+        self.record = record or {}
+        self.raw = raw
+        self.errors = errors or {}
+
+    def build(self, layout: dict) -> LayoutNode:
+        return self.node(layout)
+
+    def node(self, node: dict) -> LayoutNode | None:
+        kind = node.get("type")
+        if kind == "field":
+            f = self.entity.field(node["field"])
+            if f is None or not f.active or self.mode not in node.get("modes", ["create", "edit", "view"]):
+                return None
+            view = self.field_view(f, node)
+            return LayoutNode("field", field=view, colspan=node.get("colspan", 1))
+        if kind == "note":
+            return LayoutNode("note", id=node.get("id", ""), text=text(node["text"]), style=node.get("style", "info"))
+        if kind == "related_list":
+            if self.mode != "view":
+                return None
+            related = self.related(node)
+            return LayoutNode("related_list", related=related) if related else None
+        children = [c for c in (self.node(child) for child in node.get("items", [])) if c is not None]
+        if not children:
+            return None
+        return LayoutNode(
+            kind,
+            id=node.get("id", ""),
+            label=text(node.get("label")),
+            items=children,
+            columns=node.get("columns", 1 if kind == "tab" else 2),
+        )
+
+    def field_view(self, f: FieldDef, node: dict) -> FieldView:
+        ftype = self.svc.field_types[f.type]
+        widget = node.get("widget") or ftype.widgets[0]
+        readonly = self.mode == "view" or not editable(f, node)
+        value = self.record.get(f.name)
+        if self.raw is not None and f.name in self.raw and not readonly:
+            shown = ", ".join(self.raw.getlist(f.name)) if ftype.multi else self.raw.get(f.name, "")
+        else:
+            shown = ftype.format_input(value, f)
+        display = self.display(f, value)
+        choices: list[Choice] = []
+        extra: dict = {}
+        if f.type == "ref" and not readonly:
+            widget, choices, extra = self.ref_widget(f, value)
+        elif f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
+            current = set(value or []) if ftype.multi else {value}
+            if self.raw is not None and f.name in self.raw:
+                current = set(self.raw.getlist(f.name)) if ftype.multi else {self.raw.get(f.name)}
+            choices = [
+                Choice(o.value, text(o.label), o.value in current) for o in f.options if o.active or o.value in current
+            ]
+            if widget in ("tags", "tag_picker") and f.type == "multi_enum":
+                widget = "multi_select"
+        elif f.type == "bool":
+            checked = bool(value) if self.raw is None else self.raw.getlist(f.name)[-1:] == ["true"]
+            extra["checked"] = checked
+            if widget == "select":
+                choices = [Choice("true", _("Yes"), value is True), Choice("false", _("No"), value is False)]
+        if widget in ("tags", "tag_picker"):
+            extra["suggestions"] = [o.value for o in f.options]
+        if widget == "money":
+            extra["prefix"] = {"CNY": "¥", "USD": "$", "HKD": "HK$"}.get(f.get("currency", "CNY"), f.get("currency"))
+        if widget == "percent":
+            extra["suffix"] = "%"
+        if widget in ("number", "money", "percent"):
+            extra["inputmode"] = "numeric" if f.type == "integer" else "decimal"
+        return FieldView(
+            name=f.name,
+            label=text(node.get("label") or f.label),
+            widget=widget,
+            input_type=INPUT_TYPES.get(widget, "text"),
+            value=shown,
+            display=display,
+            choices=choices,
+            required=f.required and not readonly,
+            readonly=readonly,
+            help=text(node.get("help") or f.get("help")),
+            placeholder=text(node.get("placeholder") or f.get("placeholder")),
+            errors=self.errors.get(f.name, []),
+            colspan=node.get("colspan", 1),
+            validate_url=url_for("pages.validate_field", entity=self.entity.name, field=f.name),
+            **extra,
+        )
+
+    def display(self, f: FieldDef, value) -> str | Markup:
+        if f.type == "ref" and value is not None:
+            title = self.record.get("_titles", {}).get(f.name) or f"#{value}"
+            return Markup('<a href="{}">{}</a>').format(
+                url_for("pages.detail", entity=f.target, record_id=value), title
+            )
+        return self.svc.field_types[f.type].display(value, f)
+
+    def ref_widget(self, f: FieldDef, value) -> tuple[str, list[Choice], dict]:
+        target = self.svc.snapshot.entity(f.target)
+        if target is None:
+            return "text", [], {}
+        options = self.svc.lookup(f.target, limit=MAX_SELECT + 1)
+        if len(options) <= MAX_SELECT:
+            choices = [Choice(str(i), t, i == value) for i, t in options]
+            if value is not None and not any(c.selected for c in choices):
+                choices.insert(0, Choice(str(value), self.record.get("_titles", {}).get(f.name) or f"#{value}", True))
+            return "select", choices, {}
+        title = self.record.get("_titles", {}).get(f.name)
+        return (
+            "lookup",
+            [],
+            {
+                "lookup_url": url_for("pages.lookup", entity=f.target),
+                "current": f"{value} · {title}" if value is not None else "",
+            },
+        )
+
+    def related(self, node: dict) -> RelatedList | None:
+        rel = self.entity.relation(node["relation"])
+        target = self.svc.snapshot.entity(rel.target) if rel else None
+        if rel is None or target is None or rel.kind != "has_many" or not self.record.get("id"):
+            return None
+        columns = node.get("columns") or [c for c in _target_columns(target)]
+        condition = {"field": rel.via, "op": "eq", "value": self.record["id"]}
+        page = self.svc.list(
+            target.name, filter=condition, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
+        )
+        rows = []
+        for r in page.items:
+            url = url_for("pages.detail", entity=target.name, record_id=r["id"])
+            cells = []
+            for i, name in enumerate(columns):
+                f = target.field(name)
+                if f is None:
+                    cells.append(str(r.get(name, "")))
+                    continue
+                shown = LayoutBuilder(self.svc, target, "view", r).display(f, r.get(name))
+                cells.append(Markup('<a href="{}">{}</a>').format(url, shown or f"#{r['id']}") if i == 0 else shown)
+            rows.append(Row(r["id"], url, cells))
+        labels = [text(target.field(c).label) if target.field(c) else c for c in columns]
+        more = url_for("pages.list_records", entity=target.name, **{f"f_{rel.via}": self.record["id"]})
+        return RelatedList(
+            text(node.get("label") or rel.label),
+            target.name,
+            labels,
+            rows,
+            more,
+            url_for("pages.create", entity=target.name, **{rel.via: self.record["id"]}),
+        )
+
+
+def _target_columns(target: EntityDef) -> list[str]:
+    names = target.list_spec.get("columns") or [f.name for f in target.active_fields][:5]
+    return names[:6]

@@ -1,0 +1,200 @@
+"""``GET /api/openapi.json``: an OpenAPI 3 document generated from the published entities."""
+
+from __future__ import annotations
+
+from apispec import APISpec
+from flask import Blueprint, jsonify
+
+from .. import __version__
+from ..i18n import text
+from ..meta.model import EntityDef
+from ..runtime import snapshot
+from .api import require_login
+
+bp = Blueprint("openapi", __name__)
+bp.before_request(require_login)
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["path", "message"],
+                        "properties": {
+                            "path": {"type": "string"},
+                            "message": {"type": "string"},
+                            "code": {"type": "string"},
+                        },
+                    },
+                },
+                "current": {"type": "object", "description": "the record as stored now (409 only)"},
+            },
+        }
+    },
+}
+SYSTEM = {
+    "id": {"type": "integer", "readOnly": True},
+    "version": {"type": "integer", "readOnly": True},
+    "created_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "created_by": {"type": "integer", "nullable": True, "readOnly": True},
+    "updated_by": {"type": "integer", "nullable": True, "readOnly": True},
+}
+
+
+def schema_name(entity: EntityDef) -> str:
+    return "".join(part.title() for part in entity.name.split("_"))
+
+
+def errors(*codes: int) -> dict:
+    return {
+        str(c): {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for c in codes
+    }
+
+
+def build_spec(snap) -> dict:
+    spec = APISpec(
+        title="SCRM API",
+        version=__version__,
+        openapi_version="3.0.3",
+        info={"description": "Records of the entities declared in this SCRM installation."},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", ERROR)
+    for entity in sorted(snap.entities.values(), key=lambda e: e.name):
+        name = schema_name(entity)
+        props, writable, required = dict(SYSTEM), {}, []
+        for f in entity.active_fields:
+            ftype = snap.field_types[f.type]
+            prop = {**ftype.json_schema(f), "title": text(f.label, "en")}
+            if not f.required or f.readonly:
+                prop["nullable"] = not ftype.multi
+            if f.readonly:
+                props[f.name] = {**prop, "readOnly": True}
+                continue
+            props[f.name] = prop
+            writable[f.name] = prop
+            if f.required and not f.has_default:
+                required.append(f.name)
+        spec.components.schema(name, {"type": "object", "properties": props})
+        spec.components.schema(
+            f"{name}Input",
+            {"type": "object", "properties": writable, "required": required, "additionalProperties": False},
+        )
+        spec.components.schema(
+            f"{name}Patch",
+            {
+                "type": "object",
+                "properties": {
+                    **writable,
+                    "_version": {"type": "integer", "description": "the version you edited (or If-Match)"},
+                },
+                "additionalProperties": False,
+            },
+        )
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        one = {"200": {"description": "the record", "content": {"application/json": {"schema": ref}}}}
+        base = f"/api/v1/records/{entity.name}"
+        spec.path(
+            path=base,
+            operations={
+                "get": {
+                    "summary": f"List {text(entity.plural_label, 'en')}",
+                    "tags": [entity.name],
+                    "parameters": [
+                        {
+                            "name": "filter",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "condition as JSON",
+                        },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "e.g. -created_at,name",
+                        },
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "cursor from next",
+                        },
+                        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "quick search"},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "a page",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "items": {"type": "array", "items": ref},
+                                            "next": {"type": "string", "nullable": True},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **errors(400, 401, 404),
+                    },
+                },
+                "post": {
+                    "summary": f"Create a {text(entity.label, 'en')}",
+                    "tags": [entity.name],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Input"}}},
+                    },
+                    "responses": {
+                        "201": {"description": "created", "content": {"application/json": {"schema": ref}}},
+                        **errors(400, 401, 409, 422),
+                    },
+                },
+            },
+        )
+        id_param = [{"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+        spec.path(
+            path=base + "/{record_id}",
+            operations={
+                "get": {"tags": [entity.name], "parameters": id_param, "responses": {**one, **errors(401, 404)}},
+                "patch": {
+                    "tags": [entity.name],
+                    "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Patch"}}},
+                    },
+                    "responses": {**one, **errors(400, 401, 404, 409, 422)},
+                },
+                "delete": {
+                    "tags": [entity.name],
+                    "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "deleted"}, **errors(401, 404, 409)},
+                },
+            },
+        )
+    document = spec.to_dict()
+    document["security"] = [{"bearer": []}]
+    return document
+
+
+@bp.get("/api/openapi.json")
+def openapi_document():
+    snap = snapshot()
+    return jsonify(snap.cached(("openapi",), lambda: build_spec(snap)))

@@ -1,0 +1,348 @@
+"""Pages generated from definitions: home, entity list, detail, create/edit, delete, htmx helpers."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_htmx import make_response as htmx_response
+from flask_login import current_user
+from markupsafe import escape
+
+from ..data.records import RecordService
+from ..db import db
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..fields import ConversionError
+from ..i18n import _, text
+from ..meta.model import EntityDef
+from ..runtime import snapshot
+from ..security.access import can_design
+from ..security.users import User
+from .context import DetailPage, FormPage, HistoryEntry, NavGroup, NavItem
+from .forms import LayoutBuilder, layout_of, parse_submission
+from .listing import build_list
+from .render import render
+
+bp = Blueprint("pages", __name__)
+MAX_ID = 2**63 - 1
+
+
+@bp.before_request
+def require_login():
+    if not current_user.is_authenticated:
+        target = url_for("auth.login", next=request.full_path if request.query_string else request.path)
+        if request.headers.get("HX-Request"):
+            return htmx_response("", redirect=target)
+        return redirect(target)
+
+
+@bp.app_context_processor
+def navigation():
+    if request.endpoint in (None, "static") or not current_user.is_authenticated:
+        return {"nav": [], "can_design": False}
+    snap = snapshot()
+    current = request.view_args.get("entity") if request.view_args else None
+    groups: dict[str, list[tuple[int, NavItem]]] = {}
+    for entity in snap.entities.values():
+        nav = entity.nav
+        if nav.get("hidden"):
+            continue
+        group = text(nav.get("group")) or _("Data")
+        item = NavItem(
+            text(entity.plural_label),
+            url_for("pages.list_records", entity=entity.name),
+            entity.icon,
+            entity.name == current,
+        )
+        groups.setdefault(group, []).append((nav.get("order", 1000), item))
+    ordered = sorted(groups.items(), key=lambda kv: min(o for o, _i in kv[1]))
+    return {
+        "nav": [
+            NavGroup(label, [i for _o, i in sorted(items, key=lambda x: (x[0], x[1].label))])
+            for label, items in ordered
+        ],
+        "can_design": can_design(current_user, snap),
+    }
+
+
+def service() -> RecordService:
+    return RecordService(snapshot(), current_user.id)
+
+
+def entity_or_404(svc: RecordService, name: str) -> EntityDef:
+    return svc.entity(name)
+
+
+def check_id(record_id: int) -> int:
+    if record_id > MAX_ID:
+        raise NotFound(_("This record does not exist."))
+    return record_id
+
+
+@bp.get("/")
+def home():
+    snap = snapshot()
+    cards = []
+    for entity in sorted(snap.entities.values(), key=lambda e: (e.nav.get("order", 1000), e.name)):
+        if entity.nav.get("hidden"):
+            continue
+        cards.append(
+            {
+                "label": text(entity.plural_label),
+                "icon": entity.icon,
+                "description": text(entity.doc.get("description")),
+                "url": url_for("pages.list_records", entity=entity.name),
+                "new_url": url_for("pages.create", entity=entity.name),
+            }
+        )
+    return render("home", {"cards": cards, "user": current_user})
+
+
+@bp.get("/e/<entity>")
+def list_records(entity: str):
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    page = build_list(svc, definition)
+    target = request.headers.get("HX-Target")
+    if request.headers.get("HX-Request") and target in ("list-results", "list-more"):
+        block = "rows" if target == "list-more" else "results"
+        return render("list", {"page": page}, entity=entity, block=block)
+    return render("list", {"page": page}, entity=entity)
+
+
+@bp.get("/e/<entity>/lookup")
+def lookup(entity: str):
+    """``<option>`` elements for a reference type-ahead (``123 · title``)."""
+    svc = service()
+    entity_or_404(svc, entity)
+    options = svc.lookup(entity, request.args.get("q", "")[:100], limit=20)
+    html = "".join(f'<option value="{i} · {escape(t)}"></option>' for i, t in options)
+    return html
+
+
+@bp.get("/e/<entity>/<int:record_id>")
+def detail(entity: str, record_id: int):
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    record = svc.get(entity, check_id(record_id))
+    form = snapshot().form_for(definition)
+    layout = LayoutBuilder(svc, definition, "view", record).build(layout_of(definition, form))
+    page = DetailPage(
+        entity=entity,
+        title=record_title(definition, record),
+        subtitle=text(definition.label),
+        record_id=record_id,
+        version=record["version"],
+        layout=layout,
+        history=history(svc, definition, record_id),
+        edit_url=url_for("pages.edit", entity=entity, record_id=record_id),
+        delete_url=url_for("pages.delete", entity=entity, record_id=record_id),
+        list_url=url_for("pages.list_records", entity=entity),
+        created=record["created_at"].strftime("%Y-%m-%d %H:%M"),
+        updated=record["updated_at"].strftime("%Y-%m-%d %H:%M"),
+    )
+    return render("detail", {"page": page}, entity=entity)
+
+
+def record_title(entity: EntityDef, record: dict) -> str:
+    title = entity.title_field
+    value = record.get(title.name) if title else None
+    return str(value) if value not in (None, "") else f"{text(entity.label)} #{record['id']}"
+
+
+def history(svc: RecordService, entity: EntityDef, record_id: int) -> list[HistoryEntry]:
+    items = svc.history(entity.name, record_id)
+    users = {
+        u.id: u.name
+        for u in db.session.execute(
+            sa.select(User).where(User.id.in_({i["user_id"] for i in items if i["user_id"]}))
+        ).scalars()
+    }
+    actions = {"create": _("created"), "update": _("changed"), "delete": _("deleted")}
+    return [
+        HistoryEntry(
+            i["at"].strftime("%Y-%m-%d %H:%M"),
+            users.get(i["user_id"], _("system")),
+            actions.get(i["action"], i["action"]),
+            i["field_label"] or "",
+            _short(i["old"]),
+            _short(i["new"]),
+        )
+        for i in items
+    ]
+
+
+def _short(value) -> str:
+    if value is None:
+        return "—"
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return shown if len(shown) <= 80 else shown[:77] + "…"
+
+
+def form_page(svc, definition, mode, record, raw=None, errors=None, summary=None, conflict=None) -> FormPage:
+    form = snapshot().form_for(definition)
+    layout = LayoutBuilder(svc, definition, mode, record, raw, errors).build(layout_of(definition, form))
+    if mode == "create":
+        action = url_for("pages.create", entity=definition.name)
+        cancel = url_for("pages.list_records", entity=definition.name)
+        title = _("New {entity}").format(entity=text(definition.label))
+    else:
+        action = url_for("pages.edit", entity=definition.name, record_id=record["id"])
+        cancel = url_for("pages.detail", entity=definition.name, record_id=record["id"])
+        title = _("Edit {title}").format(title=record_title(definition, record))
+    return FormPage(
+        definition.name,
+        title,
+        mode,
+        action,
+        cancel,
+        layout,
+        summary or [],
+        record.get("version") if mode == "edit" else None,
+        conflict or [],
+        record.get("id"),
+    )
+
+
+@bp.route("/e/<entity>/new", methods=["GET", "POST"])
+def create(entity: str):
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    form = snapshot().form_for(definition)
+    if request.method == "GET":
+        initial = {**svc.defaults(definition)}
+        for key, raw in request.args.items():  # prefill, e.g. a related list's "new" link
+            f = definition.field(key)
+            if f is not None and not f.readonly:
+                try:
+                    initial[f.name] = svc.field_types[f.type].parse_form(raw, f)
+                except ConversionError:
+                    pass
+        if any(definition.field(k) and definition.field(k).type == "ref" for k in request.args):
+            initial["_titles"] = {
+                k: svc.titles(definition.field(k).target, [initial[k]]).get(initial[k])
+                for k in request.args
+                if definition.field(k) and definition.field(k).type == "ref" and initial.get(k)
+            }
+        return render("form", {"page": form_page(svc, definition, "create", initial)}, entity=entity)
+    values, errors = parse_submission(svc, definition, form, "create", request.form)
+    if not errors:
+        try:
+            record = svc.create(entity, values)
+        except ValidationFailed as exc:
+            errors = exc.by_path()
+        else:
+            flash(_("{entity} saved.").format(entity=text(definition.label)), "success")
+            return redirect(url_for("pages.detail", entity=entity, record_id=record["id"]), 303)
+    page = form_page(svc, definition, "create", values, request.form, errors, summary_of(definition, errors))
+    return render("form", {"page": page}, entity=entity), 422
+
+
+def summary_of(definition: EntityDef, errors: dict[str, list[str]]) -> list[str]:
+    out = []
+    for name, messages in errors.items():
+        f = definition.field(name)
+        label = text(f.label) if f else ("" if name == "$" else name)
+        out += [f"{label}: {m}" if label else m for m in messages]
+    return out
+
+
+@bp.route("/e/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+def edit(entity: str, record_id: int):
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    form = snapshot().form_for(definition)
+    record = svc.get(entity, check_id(record_id))
+    if request.method == "GET":
+        return render("form", {"page": form_page(svc, definition, "edit", record)}, entity=entity)
+    values, errors = parse_submission(svc, definition, form, "edit", request.form)
+    version = request.form.get("_version", "")
+    conflict: list[str] = []
+    if not errors:
+        try:
+            svc.update(entity, record_id, values, int(version) if version.isdigit() else None)
+        except Conflict as exc:
+            current = svc.get(entity, record_id)
+            conflict = changed_by_others(svc, definition, record_id, int(version) if version.isdigit() else 0)
+            errors = {"$": [exc.message]}
+            record = current
+        except ValidationFailed as exc:
+            errors = exc.by_path()
+        else:
+            flash(_("{entity} saved.").format(entity=text(definition.label)), "success")
+            return redirect(url_for("pages.detail", entity=entity, record_id=record_id), 303)
+    page = form_page(svc, definition, "edit", record, request.form, errors, summary_of(definition, errors), conflict)
+    return render("form", {"page": page}, entity=entity), 409 if conflict else 422
+
+
+def changed_by_others(svc, definition, record_id, since_version) -> list[str]:
+    out = []
+    for item in svc.history(definition.name, record_id):
+        if item["version"] > since_version and item["field"]:
+            out.append(f"{item['field_label']}: {_short(item['old'])} → {_short(item['new'])}")
+    return out
+
+
+@bp.post("/e/<entity>/validate/<field>")
+def validate_field(entity: str, field: str):
+    """Inline validation of one field on blur (htmx): the same messages as on submit."""
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    f = definition.field(field)
+    if f is None:
+        raise NotFound(_("Unknown field."))
+    ftype = svc.field_types[f.type]
+    errors: list[str] = []
+    try:
+        raw = request.form.getlist(f.name) if (ftype.multi or f.type == "bool") else request.form.get(f.name)
+        value = ftype.parse_form(raw, f)
+        if f.required and value in (None, [], ""):
+            errors.append(_("This field is required."))
+        elif f.unique and value is not None:
+            record_id = request.form.get("_id", "")
+            other = svc._find_duplicate(
+                svc.tables(definition), {f.column: value}, int(record_id) if record_id.isdigit() else None
+            )
+            if other:
+                errors.append(_("Already used by record #{id}.").format(id=other))
+    except ConversionError as exc:
+        errors.append(exc.message)
+    form = snapshot().form_for(definition)
+    node = next((n for fd, n in _placed(definition, form) if fd.name == f.name), {"type": "field", "field": f.name})
+    record = {"id": int(request.form["_id"])} if request.form.get("_id", "").isdigit() else {}
+    view = LayoutBuilder(
+        svc, definition, "edit" if record else "create", record, request.form, {f.name: errors}
+    ).field_view(f, node)
+    return render("form", {"field": view}, entity=entity, block="field")
+
+
+def _placed(definition, form):
+    from .forms import placed_fields
+
+    return placed_fields(definition, form, "edit") + placed_fields(definition, form, "create")
+
+
+@bp.route("/e/<entity>/<int:record_id>/delete", methods=["GET", "POST"])
+def delete(entity: str, record_id: int):
+    svc = service()
+    definition = entity_or_404(svc, entity)
+    record = svc.get(entity, check_id(record_id))
+    error = None
+    if request.method == "POST":
+        version = request.form.get("_version", "")
+        try:
+            svc.delete(entity, record_id, int(version) if version.isdigit() else None)
+        except Conflict as exc:
+            error = exc.message
+        else:
+            flash(_("{title} was deleted.").format(title=record_title(definition, record)), "success")
+            return redirect(url_for("pages.list_records", entity=entity), 303)
+    context = {
+        "entity": entity,
+        "title": record_title(definition, record),
+        "label": text(definition.label),
+        "version": record["version"],
+        "error": error,
+        "cancel_url": url_for("pages.detail", entity=entity, record_id=record_id),
+        "action_url": url_for("pages.delete", entity=entity, record_id=record_id),
+    }
+    return render("delete", context, entity=entity), (409 if error else 200)

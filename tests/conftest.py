@@ -1,0 +1,290 @@
+"""Fixtures: every test that touches a database runs on SQLite, and on PostgreSQL too when
+``SCRM_TEST_DATABASE_URL`` names a database on a reachable server (CI sets it).
+
+A template database with the shipped definitions, users and an API token is built once per
+backend; each test gets a fresh copy (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE``
+on PostgreSQL), so tests are isolated and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from jinja2 import StrictUndefined
+
+from scrm.app import create_app
+from scrm.config import REPO_ROOT
+
+PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+ADMIN_PASSWORD = "admin-pass-123"
+AM_PASSWORD = "am-pass-1234"
+
+
+@dataclass
+class Template:
+    backend: str
+    url: str
+    admin_token: str
+    am_token: str
+
+
+def _pg_server(url: str) -> tuple[sa.engine.Engine, str]:
+    parsed = sa.engine.make_url(
+        url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    )
+    server = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    return server, parsed.database or "scrm_test"
+
+
+def _pg_url(base: str, name: str) -> str:
+    parsed = sa.engine.make_url(
+        base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
+    )
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def make_app(url: str, home: Path | None = None, **overrides):
+    app = create_app(
+        {
+            "SCRM_DATABASE_URL": url,
+            "SCRM_HOME": str(home or REPO_ROOT),
+            "SECRET_KEY": "test-secret",
+            "WTF_CSRF_ENABLED": False,
+            "TESTING": True,
+            **overrides,
+        }
+    )
+    app.jinja_env.undefined = StrictUndefined
+    return app
+
+
+def build_template(url: str, backend: str) -> Template:
+    from scrm.db import db, write_intent
+    from scrm.security.users import create_user, find_user, issue_token
+    from scrm.setup import initialise
+
+    os.environ["SCRM_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    try:
+        app = make_app(url)
+        with app.app_context():
+            report = initialise()
+            assert not report.sync.problems, [p.line() for p in report.sync.problems]
+            with write_intent():
+                create_user("am", AM_PASSWORD, ["account_manager"], "客户经理甲")
+                admin_token = issue_token(find_user("admin"), "tests")
+                am_token = issue_token(find_user("am"), "tests")
+            if backend == "sqlite":
+                db.session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        os.environ.pop("SCRM_ADMIN_PASSWORD", None)
+    return Template(backend, url, admin_token, am_token)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    built: dict[str, Template] = {}
+    created_pg: list[str] = []
+
+    def get(backend: str) -> Template:
+        if backend not in built:
+            if backend == "sqlite":
+                path = tmp_path_factory.mktemp("template") / "template.db"
+                built[backend] = build_template(f"sqlite:///{path}", backend)
+            else:
+                server, base = _pg_server(PG_URL)
+                name = f"{base}_tpl_{uuid.uuid4().hex[:8]}"
+                with server.connect() as conn:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                created_pg.append(name)
+                built[backend] = build_template(_pg_url(PG_URL, name), backend)
+        return built[backend]
+
+    yield get
+    if created_pg:
+        server, _base = _pg_server(PG_URL)
+        with server.connect() as conn:
+            for name in created_pg:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database(backend, templates, tmp_path):
+    """A fresh copy of the template database: yields (url, template)."""
+    template = templates(backend)
+    if backend == "sqlite":
+        source = Path(template.url[len("sqlite:///") :])
+        target = tmp_path / "scrm.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite:///{target}", template
+        return
+    server, base = _pg_server(PG_URL)
+    name = f"{base}_t_{uuid.uuid4().hex[:10]}"
+    template_name = sa.engine.make_url(template.url).database
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield _pg_url(PG_URL, name), template
+    finally:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def app(database):
+    url, _template = database
+    application = make_app(url)
+    yield application
+    from scrm.db import db
+
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def tokens(database) -> dict[str, str]:
+    _url, template = database
+    return {"admin": template.admin_token, "am": template.am_token}
+
+
+def login(client, username: str) -> None:
+    from scrm.security.users import find_user
+
+    with client.application.app_context():
+        user_id = find_user(username).id
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+
+
+@pytest.fixture
+def client(app):
+    """A browser-like client logged in as the administrator."""
+    c = app.test_client()
+    login(c, "admin")
+    return c
+
+
+@pytest.fixture
+def am_client(app):
+    c = app.test_client()
+    login(c, "am")
+    return c
+
+
+@pytest.fixture
+def anon(app):
+    return app.test_client()
+
+
+class ApiClient:
+    """Flask test client speaking JSON with a bearer token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(path, json=None, headers=None, **kwargs):
+            return getattr(self.client, method)(path, json=json, headers={**self.headers, **(headers or {})}, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def api(app, tokens):
+    return ApiClient(app.test_client(), tokens["admin"])
+
+
+@pytest.fixture
+def am_api(app, tokens):
+    return ApiClient(app.test_client(), tokens["am"])
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context (for calling services directly)."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def svc(ctx):
+    from scrm.data.records import RecordService
+    from scrm.db import db
+    from scrm.runtime import snapshot
+
+    service = RecordService(snapshot(), None)
+    db.session.rollback()  # hold no read transaction (SQLite snapshot) while other fixtures write
+    return service
+
+
+@pytest.fixture
+def seed(app):
+    """A small org tree, two employees and three customers; returns their ids by key."""
+    from scrm.data.records import RecordService
+    from scrm.runtime import snapshot
+
+    with app.app_context():
+        return _seed(RecordService(snapshot(), None))
+
+
+def _seed(svc) -> dict:
+    ids = {}
+    svc.bulk_create("org_unit", [{"code": "HQ", "name": "总部", "unit_type": "hq"}])
+    ids["hq"] = svc.list("org_unit").items[0]["id"]
+    ids["branch"] = svc.create(
+        "org_unit", {"code": "BJ01", "name": "北京营业部", "unit_type": "branch", "parent": ids["hq"]}
+    )["id"]
+    ids["emp1"] = svc.create(
+        "employee", {"employee_no": "E001", "name": "张伟", "org_unit": ids["branch"], "role": "account_manager"}
+    )["id"]
+    ids["emp2"] = svc.create(
+        "employee", {"employee_no": "E002", "name": "李娜", "org_unit": ids["branch"], "role": "account_manager"}
+    )["id"]
+    for key, number, name, idno, tier in (
+        ("c1", "310000000001", "王芳", "11010519491231002X", "hnw"),
+        ("c2", "310000000002", "刘强", "110105194912310038", "mass"),
+        ("c3", "310000000003", "陈静", "110105195001010047", "wealth"),
+    ):
+        ids[key] = svc.create(
+            "customer",
+            {
+                "customer_no": number,
+                "name": name,
+                "id_type": "cn_id",
+                "id_number": idno,
+                "asset_tier": tier,
+                "primary_manager": ids["emp1"],
+                "servicing_org": ids["branch"],
+                "tags": ["价值投资"] if key == "c1" else [],
+            },
+        )["id"]
+    return ids
+
+
+@pytest.fixture
+def second_app(database):
+    """Another application instance (another worker) on the same database."""
+    url, _template = database
+    application = make_app(url)
+    yield application
+    from scrm.db import db
+
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()

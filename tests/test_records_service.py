@@ -1,0 +1,182 @@
+"""The record service on a real database: create, read, update with optimistic locking,
+soft delete, history, validation messages anchored at fields, references and uniqueness."""
+
+from decimal import Decimal
+
+import pytest
+
+from scrm.errors import BadRequest, Conflict, NotFound, ValidationFailed
+
+
+def test_create_and_read_round_trip(svc, seed):
+    record = svc.get("customer", seed["c1"])
+    assert record["name"] == "王芳"
+    assert record["version"] == 1
+    assert record["tags"] == ["价值投资"]
+    assert record["asset_tier"] == "hnw"
+    assert record["investor_category"] == "ordinary"  # default applied
+    assert record["_titles"]["primary_manager"] == "张伟"
+
+
+def test_update_bumps_version_and_records_history(svc, seed):
+    updated = svc.update("customer", seed["c1"], {"name": "王芳芳", "tags": ["价值投资", "高频交易"]}, version=1)
+    assert updated["version"] == 2
+    assert updated["tags"] == ["价值投资", "高频交易"]
+    history = svc.history("customer", seed["c1"])
+    changed = {h["field"]: (h["old"], h["new"]) for h in history if h["action"] == "update"}
+    assert changed["name"] == ("王芳", "王芳芳")
+    assert changed["tags"] == (["价值投资"], ["价值投资", "高频交易"])
+    assert [h["action"] for h in history][-1] == "create"
+
+
+def test_stale_version_is_a_conflict_and_keeps_the_other_change(svc, seed):
+    svc.update("customer", seed["c2"], {"name": "刘强（他人修改）"}, version=1)
+    with pytest.raises(Conflict) as exc:
+        svc.update("customer", seed["c2"], {"name": "我的修改"}, version=1)
+    assert exc.value.status == 409
+    assert exc.value.current["version"] == 2
+    assert exc.value.current["name"] == "刘强（他人修改）"
+    assert svc.get("customer", seed["c2"])["name"] == "刘强（他人修改）"
+
+
+def test_update_without_version_is_refused(svc, seed):
+    with pytest.raises(BadRequest) as exc:
+        svc.update("customer", seed["c2"], {"name": "x"})
+    assert exc.value.code == "version_required"
+
+
+@pytest.mark.parametrize(
+    "data, path, fragment",
+    [
+        ({"customer_no": "12"}, "customer_no", "6–20"),
+        ({"id_number": "110105194912310039"}, "id_number", "check digit"),
+        ({"asset_tier": "gold"}, "asset_tier", "not one of"),
+        ({"mobile": "12345"}, "mobile", "mobile"),
+        ({"email": "not-an-email"}, "email", "e-mail"),
+        ({"birth_date": "1990-02-30"}, "birth_date", "date"),
+        ({"birth_date": "1800-01-01"}, "birth_date", "1900-01-01"),
+        ({"primary_manager": 999999}, "primary_manager", "#999999"),
+        ({"nickname": "x"}, "nickname", "Unknown field"),
+        ({"total_assets": "5"}, "total_assets", "read-only"),
+        ({"tags": "a" * 40}, "tags", "32"),
+    ],
+)
+def test_bad_values_get_a_message_at_their_field(svc, seed, data, path, fragment):
+    body = {
+        "customer_no": "320000000009",
+        "name": "新客户",
+        "id_type": "cn_id",
+        "id_number": "440303198001011232",
+        **data,
+    }
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create("customer", body)
+    messages = exc.value.by_path()
+    assert path in messages, messages
+    assert any(fragment.lower() in m.lower() for m in messages[path]), messages[path]
+
+
+def test_required_fields_are_reported_together(svc):
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create("customer", {"name": "缺字段"})
+    assert {"customer_no", "id_number"} <= set(exc.value.by_path())
+
+
+def test_unique_field_names_the_record_that_has_the_value(svc, seed):
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create(
+            "customer",
+            {"customer_no": "310000000001", "name": "重复", "id_type": "cn_id", "id_number": "440303198001011232"},
+        )
+    assert "#%d" % seed["c1"] in exc.value.by_path()["customer_no"][0]
+
+
+def test_composite_unique_constraint(svc, seed):
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create(
+            "customer",
+            {"customer_no": "320000000001", "name": "同证件", "id_type": "cn_id", "id_number": "11010519491231002X"},
+        )
+    assert "id_number" in exc.value.by_path()
+
+
+def test_check_constraint_runs_on_save(svc, seed):
+    with pytest.raises(ValidationFailed) as exc:
+        svc.update("customer", seed["c3"], {"investor_category": "professional_1"}, version=1)
+    assert "professional_valid_until" in exc.value.by_path()
+    ok = svc.update(
+        "customer",
+        seed["c3"],
+        {"investor_category": "professional_1", "professional_valid_until": "2027-06-30"},
+        version=1,
+    )
+    assert ok["investor_category"] == "professional_1"
+
+
+def test_money_is_exact(svc, seed):
+    record = svc.create(
+        "account", {"fund_account_no": "10000001", "customer": seed["c1"], "commission_rate": "0.00025"}
+    )
+    assert record["commission_rate"] == Decimal("0.000250")
+    trade = svc.create(
+        "trade",
+        {
+            "trade_no": "T1",
+            "account": record["id"],
+            "customer": seed["c1"],
+            "security": svc.create(
+                "security", {"symbol": "600519.SH", "name": "贵州茅台", "exchange": "SSE", "security_type": "a_share"}
+            )["id"],
+            "trade_date": "2026-11-20",
+            "trade_time": "2026-11-20T10:01:02+08:00",
+            "side": "buy",
+            "quantity": "100",
+            "price": "1688.8800",
+            "amount": "168888.00",
+        },
+    )
+    again = svc.get("trade", trade["id"])
+    assert again["amount"] == Decimal("168888.00")
+    assert again["price"] == Decimal("1688.8800")
+    assert again["trade_time"].isoformat() == "2026-11-20T02:01:02+00:00"
+
+
+def test_too_many_decimals_are_refused_not_rounded(svc, seed):
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create("account", {"fund_account_no": "10000002", "customer": seed["c1"], "commission_rate": "0.0000001"})
+    assert "6" in exc.value.by_path()["commission_rate"][0]
+
+
+def test_soft_delete_hides_the_record_and_keeps_it(svc, seed, ctx):
+    import sqlalchemy as sa
+
+    from scrm.db import db
+
+    svc.delete("customer", seed["c2"], version=1)
+    with pytest.raises(NotFound):
+        svc.get("customer", seed["c2"])
+    assert seed["c2"] not in [r["id"] for r in svc.list("customer").items]
+    table = svc.tables(svc.entity("customer")).main
+    row = db.session.execute(sa.select(table.c.deleted_at, table.c.name).where(table.c.id == seed["c2"])).one()
+    assert row.deleted_at is not None and row.name == "刘强"
+    assert svc.history("customer", seed["c1"])  # others unaffected
+
+
+def test_deleting_a_referenced_record_is_refused(svc, seed):
+    with pytest.raises(Conflict) as exc:
+        svc.delete("employee", seed["emp1"])
+    assert exc.value.code == "still_referenced"
+
+
+def test_unique_value_is_free_again_after_delete(svc, seed):
+    svc.delete("customer", seed["c2"])
+    again = svc.create(
+        "customer",
+        {"customer_no": "310000000002", "name": "刘强", "id_type": "cn_id", "id_number": "110105194912310038"},
+    )
+    assert again["id"] != seed["c2"]
+
+
+def test_unknown_entity_is_not_found(svc):
+    with pytest.raises(NotFound):
+        svc.list("nope")
