@@ -88,7 +88,7 @@ def test_unique_field_names_the_record_that_has_the_value(svc, seed):
             "customer",
             {"customer_no": "310000000001", "name": "重复", "id_type": "cn_id", "id_number": "440303198001011232"},
         )
-    assert "#%d" % seed["c1"] in exc.value.by_path()["customer_no"][0]
+    assert f"#{seed['c1']}" in exc.value.by_path()["customer_no"][0]
 
 
 def test_composite_unique_constraint(svc, seed):

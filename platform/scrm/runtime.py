@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, has_request_context, request
 
 from .definitions import DefinitionService
 from .fields import FieldTypes
@@ -28,11 +28,11 @@ def runtime() -> Runtime:
 
 
 def snapshot() -> Snapshot:
-    """The published definitions for this request (checked against the revision once per request;
-    outside requests, once per application context)."""
-    holder = request if has_request_context() else g
-    snap = getattr(holder, "scrm_snapshot", None)
+    """The published definitions: checked against the revision once per request, so a request
+    sees one consistent configuration; outside requests (CLI, jobs) on every call."""
+    if not has_request_context():
+        return runtime().registry.current()
+    snap = getattr(request, "scrm_snapshot", None)
     if snap is None:
-        snap = runtime().registry.current()
-        holder.scrm_snapshot = snap
+        snap = request.scrm_snapshot = runtime().registry.current()
     return snap

@@ -23,6 +23,7 @@ from sqlalchemy.schema import CreateColumn
 
 from ..errors import Detail
 from ..fields import ConversionError, FieldTypes
+from ..fields.sqltypes import ExactDecimal
 from ..i18n import _, text
 from ..meta.model import EntityDef, FieldDef
 from .tables import EntityTables
@@ -264,8 +265,8 @@ class Planner:
             return
         link = et.links[f.id]
         bad, total, examples = 0, 0, []
-        rows = self.conn.execution_options(yield_per=BATCH).execute(
-            sa.select(link.c.record_id, link.c.value).order_by(link.c.record_id)
+        rows = self.conn.execute(
+            sa.select(link.c.record_id, link.c.value).order_by(link.c.record_id).execution_options(yield_per=BATCH)
         )
         for record_id, value in rows:
             total += 1
@@ -281,7 +282,11 @@ class Planner:
     def _storage_differs(self, before: FieldDef, f: FieldDef) -> bool:
         a = self.field_types[before.type].column_type(before)
         b = self.field_types[f.type].column_type(f)
-        return self._ddl_type_of(a) != self._ddl_type_of(b) or type(a) is not type(b)
+        if type(a) is not type(b):
+            return True
+        if isinstance(a, ExactDecimal):  # a scaled integer on SQLite: a new scale means new stored numbers
+            return (a.precision, a.scale) != (b.precision, b.scale)
+        return self._ddl_type_of(a) != self._ddl_type_of(b)
 
     def _ddl_type_of(self, type_) -> str:
         return type_.compile(dialect=self.conn.dialect)
@@ -306,7 +311,7 @@ class Planner:
         raw = sa.column(column.name, old_type.column_type(before))
         q = sa.select(table.c.id, raw).select_from(table).where(raw.is_not(None)).order_by(table.c.id)
         bad, total, examples = 0, 0, []
-        for record_id, value in self.conn.execution_options(yield_per=BATCH).execute(q):
+        for record_id, value in self.conn.execute(q.execution_options(yield_per=BATCH)):
             total += 1
             try:
                 new_type.validate(old_type.to_json(old_type.from_db(value, before), before), f)

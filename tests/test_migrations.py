@@ -1,0 +1,183 @@
+"""The migration planner on a table holding data: add, rename, deactivate and retype fields and
+compare every stored value before and after; refused changes leave everything as it was."""
+
+import copy
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from scrm.errors import ValidationFailed
+
+PROBE = {
+    "kind": "entity",
+    "name": "probe",
+    "label": {"zh-CN": "探针", "en": "Probe"},
+    "fields": [
+        {"name": "a", "type": "string", "max_length": 40},
+        {"name": "b", "type": "integer"},
+        {"name": "c", "type": "money"},
+        {"name": "d", "type": "enum", "options": ["x", "y"]},
+        {"name": "e", "type": "date"},
+        {"name": "f", "type": "tags"},
+        {"name": "g", "type": "string", "max_length": 20},
+        {"name": "h", "type": "bool"},
+        {"name": "i", "type": "string", "max_length": 30, "unique": True},
+    ],
+}
+
+
+def publish(ctx, doc):
+    from scrm.runtime import runtime
+
+    service = runtime().definitions
+    service.save_draft(doc["kind"], doc["name"], doc)
+    return service.publish(doc["kind"], doc["name"])
+
+
+def current(kind="entity", name="probe"):
+    from scrm.meta import store
+
+    return copy.deepcopy(store.get(kind, name).body)
+
+
+def stored(ctx) -> dict:
+    """Every value as stored: the main table (all columns) and the tags link table."""
+    from scrm.db import db
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM crm_probe ORDER BY id")).mappings().all()
+        tags = conn.execute(sa.text("SELECT record_id, value FROM crm_probe__f ORDER BY record_id, value")).all()
+    return {"rows": [dict(r) for r in rows], "tags": [tuple(t) for t in tags]}
+
+
+def records(svc_factory) -> dict:
+    svc = svc_factory()
+    return {r["id"]: r for r in svc.list("probe", limit=200, sort="id").items}
+
+
+@pytest.fixture
+def probe(ctx):
+    from scrm.data.records import RecordService
+    from scrm.runtime import snapshot
+
+    publish(ctx, PROBE)
+    rows = []
+    for n in range(40):
+        rows.append(
+            {
+                "a": f"名称{n}" if n % 7 else None,
+                "b": n * 1000 - 7 if n % 5 else None,
+                "c": f"{n * 12345}.{n % 100:02d}" if n % 3 else None,
+                "d": ["x", "y", None][n % 3],
+                "e": date(2020, 1 + n % 12, 1 + n % 28).isoformat() if n % 4 else None,
+                "f": [["甲"], ["甲", "乙"], []][n % 3],
+                "g": str(n * 3) if n % 6 else None,
+                "h": [True, False, None][n % 3],
+                "i": f"U{n}",
+            }
+        )
+    RecordService(snapshot(), None).bulk_create("probe", rows)
+    return lambda: RecordService(snapshot(), None)
+
+
+def test_add_rename_deactivate_retype_keeps_every_value(probe, ctx):
+    before_raw = stored(ctx)
+    before = records(probe)
+    doc = current()
+    fields = {f["name"]: f for f in doc["fields"]}
+    fields["a"]["name"] = "alpha"  # rename: column unchanged
+    fields["b"]["type"] = "decimal"  # integer -> decimal
+    fields["b"]["scale"] = 2
+    fields["c"]["scale"] = 4  # money scale 2 -> 4
+    fields["d"]["options"] = ["x", "y", "z"]  # widen options
+    fields["g"]["type"] = "integer"  # numeric strings -> integer
+    del fields["g"]["max_length"]
+    fields["i"]["max_length"] = 60  # widen a unique string
+    doc["fields"] = [f for f in doc["fields"] if f["name"] != "e"]  # remove -> deactivate, data kept
+    doc["fields"].append({"name": "z", "type": "string", "label": "新字段"})
+    result = publish(ctx, doc)
+    assert result.steps, result
+
+    after = records(probe)
+    assert set(after) == set(before)
+    for rid, old in before.items():
+        new = after[rid]
+        assert new["alpha"] == old["a"]
+        assert new["b"] == (Decimal(old["b"]) if old["b"] is not None else None)
+        assert new["c"] == old["c"]
+        assert new["d"] == old["d"]
+        assert new["f"] == old["f"]
+        assert new["g"] == (int(old["g"]) if old["g"] is not None else None)
+        assert new["h"] == old["h"] and new["i"] == old["i"]
+        assert new["z"] is None
+        assert "e" not in new and "a" not in new
+        assert new["version"] == old["version"]
+
+    after_raw = stored(ctx)
+    assert after_raw["tags"] == before_raw["tags"]
+    for old_row, new_row in zip(before_raw["rows"], after_raw["rows"], strict=True):
+        assert str(new_row["e"]) == str(old_row["e"])  # the deactivated column still holds its data
+        assert new_row["a"] == old_row["a"]  # renamed field: same physical column
+
+    published = current()
+    renamed = next(f for f in published["fields"] if f["name"] == "alpha")
+    assert renamed["column"] == "a" and renamed["previous_names"] == ["a"]
+    assert next(f for f in published["fields"] if f["name"] == "e")["active"] is False
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda fs: fs["a"].update(type="integer") or fs["a"].pop("max_length"), "of 34 stored values of a"),
+        (lambda fs: fs["d"].update(options=["x"]), "13 of 27 stored values of d"),
+        (lambda fs: fs["a"].update(max_length=3), "26 of 34 stored values of a"),
+        (lambda fs: fs["b"].update(min=5000), "4 of 32 stored values of b"),
+        (lambda fs: fs["a"].update(required=True), "6 records have no value"),
+        (lambda fs: fs["h"].update(unique=True), "cannot become unique"),
+        (lambda fs: fs["f"].update(type="string", max_length=20), "list of values"),
+    ],
+)
+def test_refused_changes_name_the_offending_values_and_change_nothing(probe, ctx, change, fragment):
+    from scrm.meta import store
+
+    before_raw = stored(ctx)
+    version = store.get("entity", "probe").version
+    doc = current()
+    change({f["name"]: f for f in doc["fields"]})
+    with pytest.raises(ValidationFailed) as exc:
+        publish(ctx, doc)
+    assert exc.value.code == "migration_refused"
+    assert fragment in " ".join(d.message for d in exc.value.details)
+    assert store.get("entity", "probe").version == version
+    assert stored(ctx) == before_raw
+
+
+def test_removed_then_restored_field_gets_its_data_back(probe, ctx):
+    before = records(probe)
+    doc = current()
+    publish(ctx, {**doc, "fields": [f for f in doc["fields"] if f["name"] != "e"]})
+    assert "e" not in records(probe)[1]
+    restored = current()
+    for f in restored["fields"]:
+        if f["name"] == "e":
+            f["active"] = True
+    publish(ctx, restored)
+    after = records(probe)
+    assert all(after[rid]["e"] == before[rid]["e"] for rid in before)
+
+
+def test_migrate_plan_reports_drift_and_migrate_repairs_it(probe, ctx):
+    from scrm.db import db
+    from scrm.runtime import runtime
+
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX uq_crm_probe_i")
+    steps, statements = runtime().definitions.migrate(dry_run=True)
+    assert any("uq_crm_probe_i" in s for s in steps)
+    assert any("CREATE UNIQUE INDEX uq_crm_probe_i" in s for s in statements)
+    assert "uq_crm_probe_i" not in {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")}
+    runtime().definitions.migrate()
+    assert "uq_crm_probe_i" in {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")}
+    assert runtime().definitions.migrate(dry_run=True) == ([], [])
