@@ -67,7 +67,7 @@ class ConditionChecker:
         if isinstance(node.get("field"), str):
             f = resolve_path(entity, node["field"], self.lookup)
             if f is None:
-                out.append(("E-COND-001", f"{path}.field", {"path": node["field"], "entity": entity.name}))
+                out.append(("E-COND-001", f"{path}.field", {"ref": node["field"], "entity": entity.name}))
                 return
         elif "expr" in node:
             self._operand(node["expr"], entity, f"{path}.expr", record, out)
@@ -115,21 +115,21 @@ class ConditionChecker:
                 if scope is None:
                     out.append(("E-COND-004", path, {"construct": key}))
                 elif resolve_path(scope, operand[key], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.{key}", {"path": operand[key], "entity": scope.name}))
+                    out.append(("E-COND-001", f"{path}.{key}", {"ref": operand[key], "entity": scope.name}))
                 return
         if "agg" in operand and isinstance(operand.get("rel"), str):
             rel = entity.relation(operand["rel"])
             target = self.lookup(rel.target) if rel and rel.kind == "has_many" else None
             if target is None:
-                out.append(("E-COND-001", f"{path}.rel", {"path": operand["rel"], "entity": entity.name}))
+                out.append(("E-COND-001", f"{path}.rel", {"ref": operand["rel"], "entity": entity.name}))
                 return
             for key in ("of", "order_by"):
                 if isinstance(operand.get(key), str) and resolve_path(target, operand[key], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.{key}", {"path": operand[key], "entity": target.name}))
+                    out.append(("E-COND-001", f"{path}.{key}", {"ref": operand[key], "entity": target.name}))
             window = operand.get("window")
             if isinstance(window, dict) and isinstance(window.get("field"), str):
                 if resolve_path(target, window["field"], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.window.field", {"path": window["field"], "entity": target.name}))
+                    out.append(("E-COND-001", f"{path}.window.field", {"ref": window["field"], "entity": target.name}))
             if isinstance(operand.get("where"), dict):
                 self._node(operand["where"], target, f"{path}.where", entity, out)
         if "calc" in operand and isinstance(operand.get("args"), list):

@@ -56,7 +56,7 @@ def lookup_field(entity: EntityDef, name: str, path: str) -> FieldDef:
     f = entity.field(name) or system_field(entity, name)
     if f is None:
         raise ConditionError(
-            _("{path!r} is not a field of {entity!r}.").format(path=name, entity=entity.name), path, "E-COND-001"
+            _("{ref!r} is not a field of {entity!r}.").format(ref=name, entity=entity.name), path, "E-COND-001"
         )
     return f
 

@@ -333,6 +333,19 @@ class RecordService:
         q = sa.select(main.c.id).where(main.c.id == record_id, main.c.deleted_at.is_(None))
         return db.session.execute(q).first() is not None
 
+    def problems(self, entity_name: str, data: dict, record_id: int | None = None) -> dict[str, list[str]]:
+        """What saving ``data`` would complain about, without saving (forms report everything at once)."""
+        entity = self.entity(entity_name)
+        current = self.get(entity_name, record_id) if record_id else None
+        try:
+            cleaned = self.validate(entity, data, partial=current is not None, current=current)
+            merged = {**(current or {**self.defaults(entity)}), **cleaned}
+            changed = {k for k, v in cleaned.items() if current is None or current.get(k) != v}
+            self._check_rules(entity, merged, changed, record_id)
+        except ValidationFailed as exc:
+            return exc.by_path()
+        return {}
+
     def defaults(self, entity: EntityDef) -> dict:
         out = {}
         for f in entity.active_fields:

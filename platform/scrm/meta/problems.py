@@ -72,7 +72,7 @@ CODES: dict[str, str] = {
     "E-FORM-007": N_("A tab can only be placed inside tabs, and tabs only at the top of the layout."),
     "W-FORM-001": N_("The field {field!r} is deactivated and will not be shown."),
     # conditions (subset checked now; the full language comes with the condition issue)
-    "E-COND-001": N_("{path!r} is not a field of {entity!r}."),
+    "E-COND-001": N_("{ref!r} is not a field of {entity!r}."),
     "E-COND-002": N_("The operator {op!r} cannot be used with a field of type {type!r}."),
     "E-COND-003": N_("The value does not fit the field {field!r}: {detail}"),
     "E-COND-004": N_("{construct} is not supported in this context yet."),

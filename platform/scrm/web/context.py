@@ -53,6 +53,7 @@ class FilterControl:
     value: str = ""
     value_to: str = ""
     input_type: str = "text"
+    hidden: bool = False
 
 
 @dataclass

@@ -77,13 +77,16 @@ def parse_submission(
     for f, node in placed_fields(entity, form, mode):
         if not editable(f, node):
             continue
+        if f.name not in data:  # not submitted at all: leave the stored value alone
+            continue
         ftype = svc.field_types[f.type]
-        if ftype.multi or f.type == "bool":
-            raw = data.getlist(f.name)
-            if ftype.multi and len(raw) == 1 and node.get("widget", ftype.widgets[0]) in ("tags", "tag_picker"):
+        submitted = data.getlist(f.name)  # radios, multi-selects and switches send an empty marker first
+        if ftype.multi:
+            raw = [v for v in submitted if v != ""]
+            if len(raw) == 1 and node.get("widget", ftype.widgets[0]) in ("tags", "tag_picker"):
                 raw = raw[0]
         else:
-            raw = data.get(f.name)
+            raw = submitted[-1]
         try:
             values[f.name] = ftype.parse_form(raw, f)
         except ConversionError as exc:

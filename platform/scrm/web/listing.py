@@ -59,81 +59,102 @@ def _param(f: FieldDef, suffix: str = "") -> str:
 
 
 def build_filters(entity: EntityDef, svc: RecordService) -> tuple[dict | None, list[FilterControl], int, list[str]]:
-    """Controls for the filter bar, and the condition the submitted values make."""
-    leaves, controls, problems = [], [], []
-    types = svc.field_types
-    for f in filter_fields(entity, svc):
-        ftype = types[f.type]
+    """Controls for the filter bar, and the condition the submitted values make.
+
+    Declared filter fields get visible controls; any other ``f_<field>`` (``__from``/``__to``)
+    parameter, e.g. from a related list's "all" link, filters too and is kept as a hidden input.
+    """
+    bar = _FilterBar(svc)
+    declared = filter_fields(entity, svc)
+    for f in declared:
+        bar.add(f, hidden=False)
+    names = {f.name for f in declared}
+    for key in request.args:
+        name = key[2:].split("__")[0] if key.startswith("f_") else None
+        f = entity.field(name) if name else None
+        if f is not None and f.name not in names:
+            names.add(f.name)
+            bar.add(f, hidden=True)
+    condition = {"all": bar.leaves} if bar.leaves else None
+    return condition, bar.controls, len(bar.leaves), bar.problems
+
+
+class _FilterBar:
+    def __init__(self, svc: RecordService):
+        self.svc = svc
+        self.types = svc.field_types
+        self.leaves: list[dict] = []
+        self.controls: list[FilterControl] = []
+        self.problems: list[str] = []
+
+    def add(self, f: FieldDef, hidden: bool) -> None:
+        ftype = self.types[f.type]
         label = text(f.label)
         raw = request.args.get(_param(f), "").strip()
-        if f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
-            choices = [Choice(o.value, text(o.label), o.value == raw) for o in f.options]
-            controls.append(FilterControl(f.name, label, "select", choices, raw))
-            if raw:
-                leaves.append(
-                    {"field": f.name, "op": "has_any" if ftype.multi else "eq", "value": [raw] if ftype.multi else raw}
-                )
-        elif f.type == "bool":
-            controls.append(
-                FilterControl(
-                    f.name,
-                    label,
-                    "select",
-                    [Choice("true", _("Yes"), raw == "true"), Choice("false", _("No"), raw == "false")],
-                    raw,
-                )
-            )
-            if raw in ("true", "false"):
-                leaves.append({"field": f.name, "op": "eq", "value": raw == "true"})
-        elif f.type == "ref":
-            options = svc.lookup(f.target, limit=MAX_CHOICES) if svc.snapshot.entity(f.target) else []
-            controls.append(
-                FilterControl(f.name, label, "select", [Choice(str(i), t, str(i) == raw) for i, t in options], raw)
-            )
-            if raw.isdigit():
-                leaves.append({"field": f.name, "op": "eq", "value": int(raw)})
-        elif f.type in NUMERIC or f.type in ("date", "datetime"):
+        if f.type in NUMERIC or f.type in ("date", "datetime"):
             low = request.args.get(_param(f, "__from"), "").strip()
             high = request.args.get(_param(f, "__to"), "").strip()
             kind = "date_range" if f.type in ("date", "datetime") else "range"
-            controls.append(
+            self.controls.append(
                 FilterControl(
-                    f.name, label, kind, value=low, value_to=high, input_type="date" if kind == "date_range" else "text"
+                    f.name,
+                    label,
+                    kind,
+                    value=low,
+                    value_to=high,
+                    hidden=hidden,
+                    input_type="date" if kind == "date_range" else "text",
                 )
             )
             for value, op in ((low, "gte"), (high, "lte" if kind == "range" else "lt")):
-                if not value:
-                    continue
-                try:
-                    if f.type == "datetime":  # whole local days: [from 00:00, to+1 00:00)
-                        day = types["date"].convert(value, f) + timedelta(days=1 if op == "lt" else 0)
-                        leaves.append({"field": f.name, "op": op, "value": f"{day.isoformat()}T00:00"})
-                        continue
-                    converted = ftype.to_json(ftype.parse_form(value, f), f)
-                except ConversionError as exc:
-                    problems.append(f"{label}: {exc.message}")
-                    continue
-                leaves.append({"field": f.name, "op": op, "value": converted})
-        else:
-            controls.append(FilterControl(f.name, label, "text", value=raw))
+                if value:
+                    self.bound(f, value, op)
             if raw:
-                leaves.append({"field": f.name, "op": "contains" if ftype.searchable else "eq", "value": raw})
-    shown = {c.name for c in controls}
-    for key, raw in request.args.items():
-        name = key[2:] if key.startswith("f_") and "__" not in key else None
-        f = entity.field(name) if name else None
-        if f is None or f.name in shown or not raw:
-            continue
-        ftype = types[f.type]
+                self.equals(f, raw)
+            return
+        choices: list[Choice] = []
+        kind = "text"
+        if f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
+            kind, choices = "select", [Choice(o.value, text(o.label), o.value == raw) for o in f.options]
+        elif f.type == "bool":
+            kind = "select"
+            choices = [Choice("true", _("Yes"), raw == "true"), Choice("false", _("No"), raw == "false")]
+        elif f.type == "ref":
+            kind = "select"
+            options = (
+                self.svc.lookup(f.target, limit=MAX_CHOICES)
+                if (self.svc.snapshot.entity(f.target) and not hidden)
+                else []
+            )
+            choices = [Choice(str(i), t, str(i) == raw) for i, t in options]
+        self.controls.append(FilterControl(f.name, label, kind, choices, raw, hidden=hidden))
+        if raw:
+            if kind == "text" and ftype.searchable:
+                self.leaves.append({"field": f.name, "op": "contains", "value": raw})
+            else:
+                self.equals(f, raw)
+
+    def equals(self, f: FieldDef, raw: str) -> None:
+        ftype = self.types[f.type]
         try:
             value = ftype.to_json(ftype.parse_form(raw, f), f)
         except ConversionError as exc:
-            problems.append(f"{text(f.label)}: {exc.message}")
-            continue
-        controls.append(FilterControl(f.name, text(f.label), "hidden", value=raw))
-        leaves.append({"field": f.name, "op": "has_any" if ftype.multi else "eq", "value": value})
-    condition = {"all": leaves} if leaves else None
-    return condition, controls, len(leaves), problems
+            self.problems.append(f"{text(f.label)}: {exc.message}")
+            return
+        self.leaves.append({"field": f.name, "op": "has_any" if ftype.multi else "eq", "value": value})
+
+    def bound(self, f: FieldDef, value: str, op: str) -> None:
+        ftype = self.types[f.type]
+        try:
+            if f.type == "datetime":  # whole local days: [from 00:00, to + 1 day 00:00)
+                day = self.types["date"].convert(value, f) + timedelta(days=1 if op == "lt" else 0)
+                converted = f"{day.isoformat()}T00:00"
+            else:
+                converted = ftype.to_json(ftype.parse_form(value, f), f)
+        except ConversionError as exc:
+            self.problems.append(f"{text(f.label)}: {exc.message}")
+            return
+        self.leaves.append({"field": f.name, "op": op, "value": converted})
 
 
 def list_url(entity: str, **changes) -> str:

@@ -103,8 +103,8 @@ def list_records(entity: str):
     definition = entity_or_404(svc, entity)
     page = build_list(svc, definition)
     target = request.headers.get("HX-Target")
-    if request.headers.get("HX-Request") and target in ("list-results", "list-more"):
-        block = "rows" if target == "list-more" else "results"
+    if request.headers.get("HX-Request") and target in ("list-results", "list-more-row"):
+        block = "rows" if target == "list-more-row" else "results"
         return render("list", {"page": page}, entity=entity, block=block)
     return render("list", {"page": page}, entity=entity)
 
@@ -225,7 +225,9 @@ def create(entity: str):
             }
         return render("form", {"page": form_page(svc, definition, "create", initial)}, entity=entity)
     values, errors = parse_submission(svc, definition, form, "create", request.form)
-    if not errors:
+    if errors:
+        errors = merge_errors(errors, svc.problems(entity, without(values, errors)))
+    else:
         try:
             record = svc.create(entity, values)
         except ValidationFailed as exc:
@@ -235,6 +237,18 @@ def create(entity: str):
             return redirect(url_for("pages.detail", entity=entity, record_id=record["id"]), 303)
     page = form_page(svc, definition, "create", values, request.form, errors, summary_of(definition, errors))
     return render("form", {"page": page}, entity=entity), 422
+
+
+def without(values: dict, errors: dict) -> dict:
+    return {k: v for k, v in values.items() if k not in errors}
+
+
+def merge_errors(first: dict[str, list[str]], more: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Conversion errors win; the rest (required, unique, references) is added for other fields."""
+    out = dict(first)
+    for name, messages in more.items():
+        out.setdefault(name, messages)
+    return out
 
 
 def summary_of(definition: EntityDef, errors: dict[str, list[str]]) -> list[str]:
@@ -257,7 +271,9 @@ def edit(entity: str, record_id: int):
     values, errors = parse_submission(svc, definition, form, "edit", request.form)
     version = request.form.get("_version", "")
     conflict: list[str] = []
-    if not errors:
+    if errors:
+        errors = merge_errors(errors, svc.problems(entity, without(values, errors), record_id))
+    else:
         try:
             svc.update(entity, record_id, values, int(version) if version.isdigit() else None)
         except Conflict as exc:
