@@ -217,8 +217,10 @@ def am_api(app, tokens):
 
 @pytest.fixture
 def ctx(app):
-    """An application context (for calling services directly)."""
-    with app.app_context():
+    """An application context for calling services directly; messages in English."""
+    from flask_babel import force_locale
+
+    with app.app_context(), force_locale("en"):
         yield app
 
 

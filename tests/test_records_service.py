@@ -48,7 +48,7 @@ def test_update_without_version_is_refused(svc, seed):
 @pytest.mark.parametrize(
     "data, path, fragment",
     [
-        ({"customer_no": "12"}, "customer_no", "6–20"),
+        ({"customer_no": "12"}, "customer_no", "6 to 20"),
         ({"id_number": "110105194912310039"}, "id_number", "check digit"),
         ({"asset_tier": "gold"}, "asset_tier", "not one of"),
         ({"mobile": "12345"}, "mobile", "mobile"),
