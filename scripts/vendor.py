@@ -23,13 +23,17 @@ VENDOR = Path(__file__).resolve().parents[1] / "platform" / "scrm" / "static" / 
 MANIFEST = VENDOR / "vendor.json"
 PACKAGES = {
     "htmx.org@2.0.11": {"package/dist/htmx.min.js": "htmx/htmx.min.js", "package/LICENSE": "htmx/LICENSE"},
-    "bootstrap@5.3.8": {"package/dist/css/bootstrap.min.css": "bootstrap/bootstrap.min.css",
-                        "package/dist/js/bootstrap.bundle.min.js": "bootstrap/bootstrap.bundle.min.js",
-                        "package/LICENSE": "bootstrap/LICENSE"},
-    "bootstrap-icons@1.13.1": {"package/font/bootstrap-icons.min.css": "bootstrap-icons/bootstrap-icons.min.css",
-                               "package/font/fonts/bootstrap-icons.woff2": "bootstrap-icons/fonts/bootstrap-icons.woff2",
-                               "package/font/fonts/bootstrap-icons.woff": "bootstrap-icons/fonts/bootstrap-icons.woff",
-                               "package/LICENSE": "bootstrap-icons/LICENSE"},
+    "bootstrap@5.3.8": {
+        "package/dist/css/bootstrap.min.css": "bootstrap/bootstrap.min.css",
+        "package/dist/js/bootstrap.bundle.min.js": "bootstrap/bootstrap.bundle.min.js",
+        "package/LICENSE": "bootstrap/LICENSE",
+    },
+    "bootstrap-icons@1.13.1": {
+        "package/font/bootstrap-icons.min.css": "bootstrap-icons/bootstrap-icons.min.css",
+        "package/font/fonts/bootstrap-icons.woff2": "bootstrap-icons/fonts/bootstrap-icons.woff2",
+        "package/font/fonts/bootstrap-icons.woff": "bootstrap-icons/fonts/bootstrap-icons.woff",
+        "package/LICENSE": "bootstrap-icons/LICENSE",
+    },
 }
 
 
@@ -49,8 +53,16 @@ def fetch() -> None:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     with tar.extractfile(member) as src, dest.open("wb") as dst:
                         shutil.copyfileobj(src, dst)
-                    entries.append({"package": info["name"], "version": info["version"], "integrity": info["integrity"],
-                                    "source": member, "path": target, "sha256": sha256(dest)})
+                    entries.append(
+                        {
+                            "package": info["name"],
+                            "version": info["version"],
+                            "integrity": info["integrity"],
+                            "source": member,
+                            "path": target,
+                            "sha256": sha256(dest),
+                        }
+                    )
     MANIFEST.write_text(json.dumps(entries, indent=2) + "\n")
     print(f"vendored {len(entries)} files into {VENDOR}")
 

@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from jinja2 import StrictUndefined
-
-from scrm.app import create_app
-from scrm.config import REPO_ROOT
+from support import login, make_app  # noqa: F401  (re-exported for fixtures)
 
 PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -48,21 +45,6 @@ def _pg_url(base: str, name: str) -> str:
         base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
     )
     return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-def make_app(url: str, home: Path | None = None, **overrides):
-    app = create_app(
-        {
-            "SCRM_DATABASE_URL": url,
-            "SCRM_HOME": str(home or REPO_ROOT),
-            "SECRET_KEY": "test-secret",
-            "WTF_CSRF_ENABLED": False,
-            "TESTING": True,
-            **overrides,
-        }
-    )
-    app.jinja_env.undefined = StrictUndefined
-    return app
 
 
 def build_template(url: str, backend: str) -> Template:
@@ -159,16 +141,6 @@ def app(database):
 def tokens(database) -> dict[str, str]:
     _url, template = database
     return {"admin": template.admin_token, "am": template.am_token}
-
-
-def login(client, username: str) -> None:
-    from scrm.security.users import find_user
-
-    with client.application.app_context():
-        user_id = find_user(username).id
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
 
 
 @pytest.fixture

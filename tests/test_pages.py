@@ -217,7 +217,7 @@ def test_security_headers(client):
 
 
 def test_csrf_is_enforced_for_session_posts(app, seed):
-    from conftest import login
+    from support import login
 
     app.config["WTF_CSRF_ENABLED"] = True
     c = app.test_client()

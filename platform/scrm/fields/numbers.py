@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from markupsafe import Markup
@@ -109,13 +109,12 @@ class DecimalType(FieldType):
         if not d.is_finite():
             raise self.fail(_("Expected a number, got {value}.").format(value=self.show(value)))
         scale = self.scale(f)
-        exponent = d.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > scale and d != d.quantize(Decimal(1).scaleb(-scale)):
+        if d and d.adjusted() >= self.precision(f) - scale:
+            raise self.fail(_("The number {value} is too large.").format(value=self.show(value)))
+        step = Decimal(1).scaleb(-scale)
+        if d.as_tuple().exponent < -scale and d != d.quantize(step, rounding=ROUND_DOWN):
             raise self.fail(_("At most {scale} decimal places, got {value}.").format(scale=scale, value=d))
-        d = d.quantize(Decimal(1).scaleb(-scale))
-        if abs(d) >= Decimal(10) ** (self.precision(f) - scale):
-            raise self.fail(_("The number {value} is too large.").format(value=d))
-        return d
+        return d.quantize(step)
 
     def parse_form(self, raw, f):
         return super().parse_form(_strip_grouping(raw) if isinstance(raw, str) else raw, f)

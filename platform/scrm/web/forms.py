@@ -146,7 +146,8 @@ class LayoutBuilder:
         readonly = self.mode == "view" or not editable(f, node)
         value = self.record.get(f.name)
         if self.raw is not None and f.name in self.raw and not readonly:
-            shown = ", ".join(self.raw.getlist(f.name)) if ftype.multi else self.raw.get(f.name, "")
+            submitted = [v for v in self.raw.getlist(f.name) if v != ""] if ftype.multi else self.raw.getlist(f.name)
+            shown = ", ".join(submitted) if ftype.multi else (submitted[-1] if submitted else "")
         else:
             shown = ftype.format_input(value, f)
         display = self.display(f, value)
@@ -157,14 +158,16 @@ class LayoutBuilder:
         elif f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
             current = set(value or []) if ftype.multi else {value}
             if self.raw is not None and f.name in self.raw:
-                current = set(self.raw.getlist(f.name)) if ftype.multi else {self.raw.get(f.name)}
+                current = set(self.raw.getlist(f.name)) if ftype.multi else {self.raw.getlist(f.name)[-1]}
             choices = [
                 Choice(o.value, text(o.label), o.value in current) for o in f.options if o.active or o.value in current
             ]
             if widget in ("tags", "tag_picker") and f.type == "multi_enum":
                 widget = "multi_select"
         elif f.type == "bool":
-            checked = bool(value) if self.raw is None else self.raw.getlist(f.name)[-1:] == ["true"]
+            checked = (
+                bool(value) if self.raw is None or f.name not in self.raw else self.raw.getlist(f.name)[-1] == "true"
+            )
             extra["checked"] = checked
             if widget == "select":
                 choices = [Choice("true", _("Yes"), value is True), Choice("false", _("No"), value is False)]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, redirect, url_for
 
 from ..db import db
 from ..meta import store
 
 bp = Blueprint("health", __name__)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/healthz")

@@ -1,0 +1,79 @@
+"""Browser tests: Debian's chromium driven by Playwright against a live server.
+
+They skip when chromium is not installed, unless SCRM_REQUIRE_BROWSER=1 (CI), which turns the
+skip into a failure so a CI machine without a browser cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def backend():
+    return "sqlite"  # the UI does not depend on the database; the service tests cover PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("SCRM_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (make browser-deps)")
+        pytest.skip("chromium is not installed; run `make browser-deps` to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def live_server(app, seed):
+    app.config["WTF_CSRF_ENABLED"] = True  # the real thing: forms and htmx carry the token
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", password="admin-pass-123"):
+    context = browser.new_context(
+        java_script_enabled=javascript,
+        viewport={"width": 390, "height": 844} if mobile else {"width": 1366, "height": 900},
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.scrm_errors = errors
+    page.goto(f"{base}/login")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+@pytest.fixture
+def new_page():
+    return _new_page

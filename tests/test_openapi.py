@@ -1,0 +1,20 @@
+"""The OpenAPI document is generated from the published entities and follows them."""
+
+
+def test_openapi_lists_every_entity(api):
+    doc = api.get("/api/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    for entity in ("customer", "employee", "org_unit", "account", "trade", "security"):
+        assert f"/api/v1/records/{entity}" in doc["paths"]
+        assert f"/api/v1/records/{entity}/{{record_id}}" in doc["paths"]
+    customer = doc["components"]["schemas"]["Customer"]["properties"]
+    assert customer["asset_tier"]["enum"] == ["mass", "potential", "wealth", "hnw", "uhnw"]
+    assert customer["total_assets"]["readOnly"] is True
+    assert "total_assets" not in doc["components"]["schemas"]["CustomerInput"]["properties"]
+    assert set(doc["components"]["schemas"]["CustomerInput"]["required"]) >= {"customer_no", "name", "id_number"}
+    assert doc["components"]["schemas"]["Error"]["required"] == ["error"]
+
+
+def test_openapi_needs_authentication(anon):
+    r = anon.get("/api/openapi.json")
+    assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized"
