@@ -54,6 +54,12 @@ def writing() -> Iterator[None]:
         yield
 
 
+def run(statement, parameters=None):
+    """Execute a Core statement on the session's connection (same transaction as the session),
+    skipping the ORM execution layer: the hot read paths use it."""
+    return db.session.connection().execute(statement, parameters)
+
+
 def wants_write() -> bool:
     if _write_intent.get():
         return True

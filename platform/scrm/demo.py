@@ -224,6 +224,7 @@ def _securities(svc: RecordService) -> list[int]:
 
 def _customers(svc: RecordService, rng: random.Random, total: int, staff: dict, securities: list[int]) -> dict:
     counts = {"customers": 0, "accounts": 0, "trades": 0}
+    used_ids: set[str] = set()
     customer_t = svc.tables(svc.entity("customer")).main
     account_t = svc.tables(svc.entity("account")).main
     today = date.today()
@@ -236,6 +237,10 @@ def _customers(svc: RecordService, rng: random.Random, total: int, staff: dict, 
             assets = Decimal(rng.randint(low * 100, high * 100)) / 100
             male = rng.random() < 0.52
             birth = date(1950, 1, 1) + timedelta(days=rng.randint(0, 365 * 52))
+            number = id_number(rng, birth, male)
+            while number in used_ids:  # identity numbers are unique per document type
+                number = id_number(rng, birth, male)
+            used_ids.add(number)
             opened = today - timedelta(days=rng.randint(5, 3650))
             manager, branch = rng.choice(staff["managers"])
             stage = rng.choices(["onboarding", "active", "at_risk", "dormant", "lost"], [6, 62, 10, 18, 4])[0]
@@ -250,7 +255,7 @@ def _customers(svc: RecordService, rng: random.Random, total: int, staff: dict, 
                     "customer_type": "individual",
                     "name": person_name(rng),
                     "id_type": "cn_id",
-                    "id_number": id_number(rng, birth, male),
+                    "id_number": number,
                     "gender": "male" if male else "female",
                     "birth_date": birth.isoformat(),
                     "mobile": mobile(rng),

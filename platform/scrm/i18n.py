@@ -8,8 +8,10 @@ definitions are maps such as ``{"zh-CN": "客户", "en": "Customer"}`` and are r
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_request_context, request, session
@@ -37,14 +39,23 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=select_locale)
+    app.before_request(_remember_locale)
+    app.teardown_request(_forget_locale)
 
     @app.context_processor
     def inject_i18n():
         return {"t": text, "locale": current_locale(), "locales": LABELS}
 
 
-def select_locale() -> str:
+_PARSED = {code: Locale.parse(code) for code in SUPPORTED}  # Babel re-parses names on every call otherwise
+
+
+def select_locale() -> Locale:
     """Explicit choice (query, session) first; the API also honours Accept-Language."""
+    return _PARSED[_choose_locale()]
+
+
+def _choose_locale() -> str:
     default = current_app.config["SCRM_LOCALE"]
     if not has_request_context():
         return default
@@ -58,9 +69,24 @@ def select_locale() -> str:
     return default
 
 
+_request_locale: ContextVar[str | None] = ContextVar("scrm_locale", default=None)
+
+
 def current_locale() -> str:
-    if "scrm_locale" in g:
-        return g.scrm_locale
+    """``zh_CN`` or ``en``; decided once per request (lists resolve hundreds of labels)."""
+    cached = _request_locale.get()
+    return cached if cached is not None else _babel_locale()
+
+
+def _remember_locale() -> None:
+    _request_locale.set(_babel_locale())
+
+
+def _forget_locale(_exc=None) -> None:
+    _request_locale.set(None)
+
+
+def _babel_locale() -> str:
     loc = get_locale()
     if loc is None:
         return current_app.config.get("SCRM_LOCALE", "zh_CN")
@@ -80,7 +106,7 @@ def text(value, locale: str | None = None, default: str = "") -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        loc = locale or (current_locale() if has_request_context() or g else "zh_CN")
+        loc = locale or (current_locale() if (has_request_context() or g) else "zh_CN")
         for key in _candidates(loc):
             if value.get(key):
                 return value[key]

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..conditions import ConditionError, compile_sql, evaluate
 from ..conditions.sql import text_match
-from ..db import db, writing
+from ..db import db, run, writing
 from ..errors import BadRequest, Conflict, Detail, NotFound, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
@@ -31,6 +31,7 @@ from .tables import EntityTables
 from .validation import schema_for
 
 MAX_LIMIT = 200
+TITLE_PREFIX = "_title__"
 LOCK_KEYS = ("_version", "version")
 
 
@@ -93,7 +94,10 @@ class RecordService:
         limit: int = 50,
         after: str | None = None,
         search: str | None = None,
+        fields: list[str] | None = None,
     ) -> Page:
+        """A page of records. ``fields`` limits which fields are loaded (lists show a few columns;
+        the sort keys and system columns always come along)."""
         entity = self.entity(entity_name)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(
@@ -103,11 +107,16 @@ class RecordService:
             )
         et = self.tables(entity)
         keys = parse_sort(sort or entity.list_spec.get("sort") or "-id", entity, et, self.field_types)
-        query = self._select(entity, et).where(self.where(entity, filter, search))
+        wanted = None
+        if fields is not None:
+            wanted = frozenset(
+                n for n in (*fields, *(k.field.name for k in keys)) if entity.field(n) or n in SYSTEM_COLUMNS
+            )
+        query = self._select(entity, et, wanted).where(self.where(entity, filter, search))
         if after:
             query = query.where(after_clause(keys, decode_cursor(keys, after)))
-        rows = db.session.execute(query.order_by(*order_by(keys)).limit(limit + 1)).mappings().all()
-        items = self._hydrate(entity, et, rows[:limit])
+        rows = run(query.order_by(*order_by(keys)).limit(limit + 1)).mappings().all()
+        items = self._hydrate(entity, et, rows[:limit], wanted)
         nxt = encode_cursor(keys, items[-1]) if len(rows) > limit and items else None
         return Page(items, nxt, ",".join(k.spec for k in keys[:-1]) or keys[-1].spec)
 
@@ -137,34 +146,55 @@ class RecordService:
             parts.append(et.main.c.id == int(q))
         return sa.or_(*parts) if parts else sa.false()
 
-    def _select(self, entity: EntityDef, et: EntityTables) -> sa.Select:
-        cols = [et.main.c[c] for c in SYSTEM_COLUMNS if c != "deleted_at"]
-        cols += [
-            et.main.c[f.column].label(f.name) for f in self.stored_fields(entity) if f.column not in SYSTEM_COLUMNS
-        ]
-        return sa.select(*cols)
+    def _select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None = None) -> sa.Select:
+        """The record columns, plus each reference's title through one outer join (no N+1).
+        Built once per published revision and field set (statements are immutable)."""
+        return self.snapshot.cached(("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted))
 
-    def _hydrate(self, entity: EntityDef, et: EntityTables, rows) -> list[dict]:
+    def _build_select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None) -> sa.Select:
+        stored = [f for f in self.stored_fields(entity) if wanted is None or f.name in wanted]
+        system = [
+            c for c in SYSTEM_COLUMNS if c != "deleted_at" and (wanted is None or c in ("id", "version") or c in wanted)
+        ]
+        cols = [et.main.c[c] for c in system]
+        cols += [et.main.c[f.column].label(f.name) for f in stored if f.column not in SYSTEM_COLUMNS]
+        source = et.main
+        for f in stored:
+            target = self.snapshot.entity(f.target) if f.type == "ref" else None
+            title = target.title_field if target is not None else None
+            if title is None or self.field_types[title.type].multi:
+                continue
+            alias = self.tables(target).main.alias(f"ref_{f.column}")
+            if title.column not in alias.c:
+                continue
+            source = source.outerjoin(alias, alias.c.id == et.main.c[f.column])
+            cols.append(alias.c[title.column].label(f"{TITLE_PREFIX}{f.name}"))
+        return sa.select(*cols).select_from(source)
+
+    def _hydrate(self, entity: EntityDef, et: EntityTables, rows, wanted: frozenset[str] | None = None) -> list[dict]:
         items = [dict(r) for r in rows]
         if not items:
             return items
         ids = [r["id"] for r in items]
         for f in self.multi_fields(entity):
+            if wanted is not None and f.name not in wanted:
+                continue
             link = et.links[f.id]
             values: dict[int, list[str]] = {i: [] for i in ids}
             q = sa.select(link.c.record_id, link.c.value).where(link.c.record_id.in_(ids))
-            for rid, value in db.session.execute(q):
+            for rid, value in run(q):
                 values[rid].append(value)
             order = {o.value: i for i, o in enumerate(f.options)}
             for r in items:
                 r[f.name] = sorted(values[r["id"]], key=lambda v: (order.get(v, len(order)), v))
-        titles: dict[str, dict[int, str]] = {}
-        for f in self.stored_fields(entity):
-            if f.type == "ref":
-                wanted = {r[f.name] for r in items if r.get(f.name) is not None}
-                titles[f.name] = self.titles(f.target, wanted) if wanted else {}
+        title_keys = [k for k in items[0] if k.startswith(TITLE_PREFIX)]
         for r in items:
-            r["_titles"] = {name: found.get(r.get(name)) for name, found in titles.items() if r.get(name) is not None}
+            titles = {}
+            for key in title_keys:
+                name, title = key[len(TITLE_PREFIX) :], r.pop(key)
+                if r.get(name) is not None:
+                    titles[name] = str(title) if title is not None else f"#{r[name]}"
+            r["_titles"] = titles
         return items
 
     def titles(self, entity_name: str, ids) -> dict[int, str]:
@@ -177,7 +207,7 @@ class RecordService:
         col = et.main.c[title.column] if title and title.column in et.main.c else None
         q = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(et.main.c.id.in_(list(ids)))
         out = {}
-        for rid, value in db.session.execute(q):
+        for rid, value in run(q):
             out[rid] = str(value) if value is not None else f"#{rid}"
         return out
 
@@ -198,21 +228,25 @@ class RecordService:
     def lookup(
         self, entity_name: str, q: str = "", limit: int = 20, filter: dict | None = None
     ) -> list[tuple[int, str]]:
+        """(id, title) pairs for choosing a record: one lean query ordered by title."""
         entity = self.entity(entity_name)
-        page = self.list(
-            entity_name,
-            search=q or None,
-            limit=min(limit, 50),
-            filter=filter,
-            sort=entity.title_field.name
-            if entity.title_field and self.field_types[entity.title_field.type].sortable
-            else None,
-        )
+        if not filter and not q:  # the plain choice list: the same statement every time
+            stmt = self.snapshot.cached(("lookup", entity.name), lambda: self._lookup_statement(entity, None, None))
+        else:
+            stmt = self._lookup_statement(entity, filter, q)
+        rows = run(stmt.limit(max(1, min(limit, 1000))))
+        return [(rid, str(value) if value is not None else f"#{rid}") for rid, value in rows]
+
+    def _lookup_statement(self, entity: EntityDef, filter: dict | None, q: str | None) -> sa.Select:
+        et = self.tables(entity)
         title = entity.title_field
-        return [
-            (r["id"], str(r.get(title.name)) if title and r.get(title.name) is not None else f"#{r['id']}")
-            for r in page.items
-        ]
+        col = et.main.c[title.column] if title is not None and title.column in et.main.c else None
+        stmt = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(
+            self.where(entity, filter, q or None)
+        )
+        if col is not None and self.field_types[title.type].sortable:
+            return stmt.order_by(col.asc().nulls_last(), et.main.c.id)
+        return stmt.order_by(et.main.c.id)
 
     def history(self, entity_name: str, record_id: int) -> list[dict]:
         entity = self.entity(entity_name)
@@ -323,7 +357,7 @@ class RecordService:
         )
         if record_id is not None:
             q = q.where(et.main.c.id != record_id)
-        return db.session.execute(q.limit(1)).scalar_one_or_none()
+        return run(q.limit(1)).scalar_one_or_none()
 
     def _exists(self, entity_name: str | None, record_id: int) -> bool:
         entity = self.snapshot.entity(entity_name or "")
@@ -331,7 +365,7 @@ class RecordService:
             return False
         main = self.tables(entity).main
         q = sa.select(main.c.id).where(main.c.id == record_id, main.c.deleted_at.is_(None))
-        return db.session.execute(q).first() is not None
+        return run(q).first() is not None
 
     def problems(self, entity_name: str, data: dict, record_id: int | None = None) -> dict[str, list[str]]:
         """What saving ``data`` would complain about, without saving (forms report everything at once)."""

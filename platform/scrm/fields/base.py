@@ -129,8 +129,8 @@ class FieldType:
 
 
 def badge(text: str, color: str | None) -> Markup:
-    cls = f"text-bg-{color}" if color else "text-bg-light border"
-    return Markup('<span class="badge {}">{}</span>').format(cls, escape(text))
+    cls = f"text-bg-{color}" if color else "scrm-tag"
+    return Markup(f'<span class="badge {escape(cls)}">{escape(text)}</span>')
 
 
 class FieldTypes:

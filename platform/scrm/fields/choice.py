@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from ..i18n import _, text
+from ..i18n import _, current_locale, text
 from .base import SET_OPS, FieldType, badge
 
 _option_list = {"type": "array", "minItems": 1, "maxItems": 500, "items": {"$ref": "#/$defs/option"}}
@@ -51,11 +51,16 @@ class EnumType(FieldType):
     def display(self, value, f):
         if value is None:
             return ""
-        option = f.option_map.get(value)
-        if option is None:
-            return value
-        label = text(option.label)
-        return badge(label, option.color) if option.color else label
+        cache = f.__dict__.setdefault("_shown", {})  # labels resolved once per field and locale
+        key = (value, current_locale())
+        shown = cache.get(key)
+        if shown is None:
+            option = f.option_map.get(value)
+            if option is None:
+                return value
+            label = text(option.label)
+            shown = cache[key] = badge(label, option.color) if option.color else label
+        return shown
 
     def json_schema(self, f):
         return {"type": "string", "enum": [o.value for o in f.options]}
@@ -135,7 +140,7 @@ class MultiEnumType(EnumType):
         parts = []
         for v in value:
             o = f.option_map.get(v)
-            parts.append(badge(text(o.label) if o else v, (o.color if o else None) or "secondary"))
+            parts.append(badge(text(o.label) if o else v, o.color if o else None))
         return Markup(" ").join(parts)
 
     def json_schema(self, f):

@@ -24,28 +24,21 @@ class Option:
     active: bool = True
 
 
-@dataclass(frozen=True, eq=False)
 class FieldDef:
-    """One field of an entity: a stable id, a mutable name and a fixed physical column."""
+    """One field of an entity: a stable id, a mutable name and a fixed physical column.
 
-    entity: str
-    spec: dict
+    Read-only by convention; the hot attributes are plain attributes (lists read them
+    thousands of times per page)."""
 
-    @property
-    def id(self) -> str:
-        return self.spec["id"]
+    __slots__ = ("entity", "spec", "id", "name", "type", "column", "__dict__")
 
-    @property
-    def name(self) -> str:
-        return self.spec["name"]
-
-    @property
-    def type(self) -> str:
-        return self.spec["type"]
-
-    @property
-    def column(self) -> str:
-        return self.spec["column"]
+    def __init__(self, entity: str, spec: dict):
+        self.entity = entity
+        self.spec = spec
+        self.name = spec["name"]
+        self.type = spec["type"]
+        self.id = spec.get("id", self.name)
+        self.column = spec.get("column", self.name)
 
     @property
     def label(self) -> Any:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import db
+from ..db import db, run
 from ..fields.sqltypes import UTCDateTime
 
 DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
@@ -71,7 +71,8 @@ def content_hash(body: dict) -> str:
 
 
 def current_revision() -> int:
-    return db.session.execute(sa.select(Revision.value).where(Revision.id == 1)).scalar_one_or_none() or 0
+    table = Revision.__table__
+    return run(sa.select(table.c.value).where(table.c.id == 1)).scalar_one_or_none() or 0
 
 
 def bump_revision() -> int:

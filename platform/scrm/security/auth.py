@@ -6,13 +6,15 @@ a locked account answers exactly like a wrong password, so it tells an attacker 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from flask import Flask, g
-from flask_login import LoginManager
+from flask_login import LoginManager, UserMixin
 
-from ..db import db
-from .users import User, find_user, user_for_token, verify_password
+from ..db import db, run
+from .users import ADMIN_ROLE, User, UserRole, find_user, user_for_token, verify_password
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 5
@@ -25,12 +27,45 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+@dataclass(frozen=True)
+class SessionUser(UserMixin):
+    """The signed-in user as requests see it: read once per request with its roles (one query)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    roles: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+def session_user(user_id: int) -> SessionUser | None:
+    users, roles = User.__table__, UserRole.__table__
+    rows = run(
+        sa.select(users.c.id, users.c.username, users.c.display_name, roles.c.role)
+        .select_from(users.outerjoin(roles, roles.c.user_id == users.c.id))
+        .where(users.c.id == user_id, users.c.active.is_(True))
+    ).all()
+    if not rows:
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    first = rows[0]
+    return SessionUser(first.id, first.username, first.display_name, tuple(sorted(r.role for r in rows if r.role)))
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> SessionUser | None:
+    if not user_id.isdigit() or len(user_id) > 18:
+        return None
+    return session_user(int(user_id))
 
 
 @login_manager.request_loader
@@ -40,7 +75,7 @@ def load_user_from_request(req) -> User | None:
         user = user_for_token(header[7:].strip())
         if user is not None:
             g.token_auth = True
-        return user
+            return session_user(user.id)
     return None
 
 

@@ -34,7 +34,7 @@ class Column:
 class Row:
     id: int
     url: str
-    cells: list[str | Markup]
+    html: Markup  # the row's <td> cells, rendered in Python (lists render thousands of cells)
 
 
 @dataclass

@@ -8,7 +8,7 @@ form and the API accept the same things and say the same things when they do not
 from __future__ import annotations
 
 from flask import url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from ..data.records import RecordService
@@ -246,7 +246,7 @@ class LayoutBuilder:
                     continue
                 shown = LayoutBuilder(self.svc, target, "view", r).display(f, r.get(name))
                 cells.append(Markup('<a href="{}">{}</a>').format(url, shown or f"#{r['id']}") if i == 0 else shown)
-            rows.append(Row(r["id"], url, cells))
+            rows.append(Row(r["id"], url, Markup("".join(f"<td>{escape(c)}</td>" for c in cells))))
         labels = [text(target.field(c).label) if target.field(c) else c for c in columns]
         more = url_for("pages.list_records", entity=target.name, **{f"f_{rel.via}": self.record["id"]})
         return RelatedList(

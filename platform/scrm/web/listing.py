@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import request, session, url_for
 from markupsafe import Markup, escape
@@ -10,7 +12,7 @@ from markupsafe import Markup, escape
 from ..data.records import RecordService
 from ..errors import BadRequest, ValidationFailed
 from ..fields import ConversionError
-from ..i18n import _, text
+from ..i18n import _, current_locale, text
 from ..meta.model import SYSTEM_SORTABLE, EntityDef, FieldDef
 from .context import Choice, Column, FilterControl, ListPage, Row
 
@@ -52,6 +54,15 @@ def filter_fields(entity: EntityDef, svc: RecordService) -> list[FieldDef]:
     if names is None:
         names = [f.name for f in entity.active_fields if f.type in ("enum", "bool")][:4]
     return [entity.field(n) for n in names if entity.field(n)]
+
+
+def option_labels(f: FieldDef) -> list[tuple[str, str]]:
+    """(value, label) of a field's options in the current locale, resolved once per field and locale."""
+    cache = f.__dict__.setdefault("_option_labels", {})
+    locale = current_locale()
+    if locale not in cache:
+        cache[locale] = [(o.value, text(o.label, locale)) for o in f.options]
+    return cache[locale]
 
 
 def _param(f: FieldDef, suffix: str = "") -> str:
@@ -115,7 +126,7 @@ class _FilterBar:
         choices: list[Choice] = []
         kind = "text"
         if f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
-            kind, choices = "select", [Choice(o.value, text(o.label), o.value == raw) for o in f.options]
+            kind, choices = "select", [Choice(value, label, value == raw) for value, label in option_labels(f)]
         elif f.type == "bool":
             kind = "select"
             choices = [Choice("true", _("Yes"), raw == "true"), Choice("false", _("No"), raw == "false")]
@@ -157,33 +168,64 @@ class _FilterBar:
         self.leaves.append({"field": f.name, "op": op, "value": converted})
 
 
-def list_url(entity: str, **changes) -> str:
+def list_url(entity: str, base: str | None = None, **changes) -> str:
+    """The list URL with the current parameters, changed as given (cursor and columns dropped)."""
     params = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "cols")}
-    params.update({k: v for k, v in changes.items()})
-    params = {k: v for k, v in params.items() if v not in (None, "")}
-    return url_for("pages.list_records", entity=entity, **params)
+    params.update(changes)
+    query = urlencode([(k, v) for k, v in params.items() if v not in (None, "")])
+    base = base or url_for("pages.list_records", entity=entity)
+    return f"{base}?{query}" if query else base
 
 
-def cell(svc: RecordService, entity: EntityDef, name: str, record: dict, is_title: bool, url: str):
+def cell_renderer(svc: RecordService, entity: EntityDef, name: str, is_title: bool) -> Callable[[dict, str], str]:
+    """A function that renders one column's cell (safe HTML) for a record; per-column decisions
+    (field type, link targets) are taken once, not once per row."""
     f = entity.field(name)
     if f is None:  # system column
-        value = record.get(name)
-        shown = (
-            value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else ("" if value is None else str(value))
-        )
+
+        def system(record: dict, url: str) -> str:
+            value = record.get(name)
+            return escape(
+                value.strftime("%Y-%m-%d %H:%M")
+                if hasattr(value, "strftime")
+                else ("" if value is None else str(value))
+            )
+
+        inner = system
     elif f.type == "ref":
-        value = record.get(f.name)
-        if value is None:
-            shown = ""
-        else:
-            title = record.get("_titles", {}).get(f.name) or f"#{value}"
-            target = url_for("pages.detail", entity=f.target, record_id=value)
-            return Markup('<a href="{}">{}</a>').format(target, title)
+        base = url_for("pages.list_records", entity=f.target)
+
+        def reference(record: dict, url: str) -> str:
+            value = record.get(name)
+            if value is None:
+                return ""
+            return f'<a href="{base}/{value}">{escape(record["_titles"].get(name) or f"#{value}")}</a>'
+
+        return reference
     else:
-        shown = svc.field_types[f.type].display(record.get(f.name), f)
-    if is_title:
-        return Markup('<a class="fw-semibold" href="{}">{}</a>').format(url, shown or f"#{record['id']}")
-    return shown if isinstance(shown, Markup) else escape(shown)
+        display = svc.field_types[f.type].display
+
+        def plain(record: dict, url: str) -> str:
+            shown = display(record.get(name), f)
+            return shown if isinstance(shown, Markup) else escape(shown)
+
+        inner = plain
+    if not is_title:
+        return inner
+
+    def title(record: dict, url: str) -> str:
+        shown = inner(record, url) or f"#{record['id']}"
+        return f'<a class="fw-semibold" href="{url}">{shown}</a>'
+
+    return title
+
+
+def field_labels(svc: RecordService, entity: EntityDef) -> list[tuple[str, str]]:
+    locale = current_locale()
+    return svc.snapshot.cached(
+        ("field_labels", entity.name, locale),
+        lambda: [(f.name, text(f.label, locale)) for f in entity.active_fields if f.type != "json"],
+    )
 
 
 def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
@@ -197,12 +239,19 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
     items, next_cursor = [], None
     try:
         page = svc.list(
-            entity.name, filter=condition, sort=sort, limit=page_size, after=request.args.get("after"), search=q
+            entity.name,
+            filter=condition,
+            sort=sort,
+            limit=page_size,
+            after=request.args.get("after"),
+            search=q,
+            fields=columns,
         )
         items, next_cursor, sort = page.items, page.next, page.sort
     except (BadRequest, ValidationFailed) as exc:
         error = exc.message
     current = sort.split(",")[0] if sort else ""
+    base = url_for("pages.list_records", entity=entity.name)
     cols = []
     for name in columns:
         f = entity.field(name)
@@ -218,35 +267,35 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
             Column(
                 name,
                 label,
-                list_url(entity.name, sort=target) if sortable else None,
+                list_url(entity.name, base, sort=target) if sortable else None,
                 state,
                 bool(f and f.type in NUMERIC),
             )
         )
     title_col = title.name if title and title.name in columns else columns[0] if columns else None
+    renderers = [
+        (cell_renderer(svc, entity, n, n == title_col), '<td class="text-end text-nowrap">' if c.numeric else "<td>")
+        for n, c in zip(columns, cols, strict=True)
+    ]
     rows = []
     for r in items:
-        url = url_for("pages.detail", entity=entity.name, record_id=r["id"])
-        rows.append(Row(r["id"], url, [cell(svc, entity, n, r, n == title_col, url) for n in columns]))
+        url = f"{base}/{r['id']}"
+        html = "".join([f"{opening}{render(r, url)}</td>" for render, opening in renderers])  # each part is safe
+        rows.append(Row(r["id"], url, Markup(html)))
     next_url = None
     if next_cursor:
-        next_url = url_for(
-            "pages.list_records",
-            entity=entity.name,
-            **{**{k: v for k, v in request.args.items() if k != "after"}, "after": next_cursor},
+        next_url = f"{base}?" + urlencode(
+            [*((k, v) for k, v in request.args.items(multi=True) if k != "after"), ("after", next_cursor)]
         )
-    chooser = [
-        Choice(f.name, text(f.label), f.name in columns)
-        for f in entity.active_fields
-        if svc.field_types[f.type].name not in ("json",)
-    ]
+    chosen = set(columns)
+    chooser = [Choice(name, label, name in chosen) for name, label in field_labels(svc, entity)]
     hints = ", ".join(text(f.label) for f in entity.search_fields)
     return ListPage(
         entity.name,
         text(entity.plural_label),
         entity.icon,
-        url_for("pages.list_records", entity=entity.name),
-        url_for("pages.create", entity=entity.name),
+        base,
+        f"{base}/new",
         cols,
         rows,
         next_url,
@@ -256,6 +305,6 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
         active,
         chooser,
         error,
-        url_for("pages.list_records", entity=entity.name),
+        base,
         hints,
     )

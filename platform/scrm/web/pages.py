@@ -12,7 +12,7 @@ from ..data.records import RecordService
 from ..db import db
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..fields import ConversionError
-from ..i18n import _, text
+from ..i18n import _, current_locale, text
 from ..meta.model import EntityDef
 from ..runtime import snapshot
 from ..security.access import can_design
@@ -41,27 +41,26 @@ def navigation():
         return {"nav": [], "can_design": False}
     snap = snapshot()
     current = request.view_args.get("entity") if request.view_args else None
+    groups = snap.cached(("nav", current_locale()), lambda: navigation_groups(snap))
+    nav = [
+        NavGroup(label, [NavItem(i.label, i.url, i.icon, i.url.rsplit("/", 1)[-1] == current) for i in items])
+        for label, items in groups
+    ]
+    return {"nav": nav, "can_design": can_design(current_user, snap)}
+
+
+def navigation_groups(snap) -> list[tuple[str, list[NavItem]]]:
+    """The sidebar from the entities' ``nav`` settings; built once per revision and locale."""
     groups: dict[str, list[tuple[int, NavItem]]] = {}
     for entity in snap.entities.values():
         nav = entity.nav
         if nav.get("hidden"):
             continue
         group = text(nav.get("group")) or _("Data")
-        item = NavItem(
-            text(entity.plural_label),
-            url_for("pages.list_records", entity=entity.name),
-            entity.icon,
-            entity.name == current,
-        )
+        item = NavItem(text(entity.plural_label), url_for("pages.list_records", entity=entity.name), entity.icon)
         groups.setdefault(group, []).append((nav.get("order", 1000), item))
     ordered = sorted(groups.items(), key=lambda kv: min(o for o, _i in kv[1]))
-    return {
-        "nav": [
-            NavGroup(label, [i for _o, i in sorted(items, key=lambda x: (x[0], x[1].label))])
-            for label, items in ordered
-        ],
-        "can_design": can_design(current_user, snap),
-    }
+    return [(label, [i for _o, i in sorted(items, key=lambda x: (x[0], x[1].label))]) for label, items in ordered]
 
 
 def service() -> RecordService:
