@@ -70,9 +70,30 @@ def test_list_search_filter_and_sort(client, seed):
     assert html.index("刘强") < html.index("王芳") < html.index("陈静") or "aria-sort" in html
 
 
-def test_bad_filter_value_is_a_message_not_an_error(client, seed):
-    r = client.get("/e/customer?f_total_assets__from=lots")
-    assert r.status_code == 200 and "alert-warning" in text(r)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "f_total_assets__from=lots",
+        "f_birth_date__from=2026-13-45",
+        "f_asset_tier=nope",
+        "f_primary_manager=99999999999999999999",
+        "f_last_contact_at__to=9999-12-31",
+        "sort=tags",
+        "after=xyz",
+        "cols=nope",
+    ],
+)
+def test_bad_filter_value_is_a_message_not_an_error(client, seed, query):
+    r = client.get(f"/e/customer?{query}")
+    assert r.status_code == 200
+
+
+def test_nul_characters_are_refused_everywhere(client, api, seed):
+    assert client.get("/e/customer?q=%00").status_code == 400
+    assert client.post("/e/customer/new", data={"name": "a\x00b"}).status_code == 400
+    r = api.post("/api/v1/records/customer", json={"name": "a\x00b"})
+    assert r.status_code == 400 and r.json["error"]["details"][0]["path"] == "$.name"
+    assert api.get("/api/v1/definitions/entity/x%00").status_code == 400
 
 
 def test_htmx_gets_only_the_results_fragment(client, seed):

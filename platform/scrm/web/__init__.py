@@ -8,6 +8,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from ..db import SAFE_METHODS
+from ..errors import BadRequest, Detail
+from ..i18n import _
 from ..security.auth import token_authenticated
 
 csrf = CSRFProtect()
@@ -25,11 +27,30 @@ def init_app(app: Flask) -> None:
     htmx.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
+    app.before_request(refuse_nul_bytes)
     app.before_request(protect_from_csrf)
     app.after_request(security_headers)
     for module in (auth_views, pages, api, api_definitions, openapi, health):
         app.register_blueprint(module.bp)
     csrf.exempt(api.issue_token)
+
+
+def refuse_nul_bytes() -> None:
+    """A NUL byte is never valid input (PostgreSQL cannot even store it in text): refuse it up front."""
+    if (
+        "\x00" in request.path
+        or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True))
+        or (
+            request.method not in SAFE_METHODS
+            and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+            and any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True))
+        )
+    ):
+        raise BadRequest(
+            _("The request contains a NUL character, which is never valid."),
+            [Detail("$", _("Remove the NUL character."))],
+            "invalid_character",
+        )
 
 
 def protect_from_csrf() -> None:

@@ -43,7 +43,33 @@ def json_body() -> dict:
         ) from None
     if not isinstance(body, dict):
         raise BadRequest(_("The body must be a JSON object."), [Detail("$", _("Expected an object."))], "invalid_json")
+    where = _nul_path(body, "$")
+    if where:
+        raise BadRequest(
+            _("The request contains a NUL character, which is never valid."),
+            [Detail(where, _("Remove the NUL character."))],
+            "invalid_character",
+        )
     return body
+
+
+def _nul_path(value, path: str) -> str | None:
+    """The JSON path of the first text (key or value) that holds a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            found = _nul_path(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def service() -> RecordService:

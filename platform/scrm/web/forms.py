@@ -43,7 +43,30 @@ def auto_layout(entity: EntityDef) -> dict:
 
 
 def layout_of(entity: EntityDef, form: FormDef | None) -> dict:
-    return form.layout if form else auto_layout(entity)
+    """The form's layout; fields the form does not place (e.g. just added by a designer) follow in
+    an "other fields" section, unless the form says ``"unplaced": "hide"``."""
+    if form is None:
+        return auto_layout(entity)
+    if form.doc.get("unplaced", "show") == "hide":
+        return form.layout
+    placed = {
+        entity.field(n["field"]).id for n in _walk(form.layout) if n.get("type") == "field" and entity.field(n["field"])
+    }
+    rest = [{"type": "field", "field": f.name} for f in entity.active_fields if f.id not in placed and not f.computed]
+    if not rest:
+        return form.layout
+    other = {
+        "type": "section",
+        "id": "unplaced_fields",
+        "label": {"zh-CN": "其他字段", "en": "Other fields"},
+        "columns": 2,
+        "items": rest,
+    }
+    layout = form.layout
+    if layout.get("type") == "tabs":
+        tab = {"type": "tab", "id": "unplaced_fields", "label": other["label"], "items": [other]}
+        return {**layout, "items": [*layout["items"], tab]}
+    return {**layout, "items": [*layout.get("items", []), other]}
 
 
 def _walk(node: dict):

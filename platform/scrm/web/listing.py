@@ -165,6 +165,8 @@ class _FilterBar:
         except ConversionError as exc:
             self.problems.append(f"{text(f.label)}: {exc.message}")
             return
+        except OverflowError:  # 9999-12-31 + 1 day
+            return
         self.leaves.append({"field": f.name, "op": op, "value": converted})
 
 
