@@ -32,12 +32,13 @@ test: dev-install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: dev-install
-	$(BIN)/ruff check platform tests bench
-	$(BIN)/ruff format --check platform tests bench
+	$(BIN)/ruff check platform tests bench scripts
+	$(BIN)/ruff format --check platform tests bench scripts
+	$(BIN)/python scripts/vendor.py --check
 
 fmt: dev-install
-	$(BIN)/ruff check --fix platform tests bench
-	$(BIN)/ruff format platform tests bench
+	$(BIN)/ruff check --fix platform tests bench scripts
+	$(BIN)/ruff format platform tests bench scripts
 
 ## check: validate the shipped definitions
 check: install

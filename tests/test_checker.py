@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from scrm.cli import cli
@@ -110,3 +112,49 @@ def test_cli_check_exits_0_on_shipped_and_1_on_broken(tmp_path):
     assert any("$.fields[0].type: E-SCHEMA-004" in line for line in lines), lines
     assert any("bad.json: $: E-FILE-001" in line for line in lines), lines
     assert "Traceback" not in result.output
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10**20) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=25,
+)
+KEYS = [
+    "label",
+    "fields",
+    "type",
+    "layout",
+    "entity",
+    "items",
+    "field",
+    "options",
+    "op",
+    "value",
+    "all",
+    "any",
+    "not",
+    "target",
+    "states",
+    "transitions",
+    "datasets",
+    "widgets",
+    "permissions",
+    "relations",
+]
+documents = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["entity", "form", "role", "workflow", "alert", "dashboard", "other"]),
+        "name": st.sampled_from(["probe", "Probe", "customer", "x" * 70]),
+    },
+    optional={k: json_values for k in KEYS},
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=documents)
+def test_random_documents_never_crash_the_checker(checker, shipped, doc):
+    _normalised, problems = checker.check_set(
+        shipped.replaced(Document(doc["kind"], doc["name"], doc)), only={(doc["kind"], doc["name"])}
+    )
+    for p in problems:
+        assert p.code in CODES and p.path.startswith("$") and p.message

@@ -121,6 +121,39 @@ def test_keyset_pages_cover_every_row_once_in_order(people, sort):
             },
             lambda r: not (r["asset_tier"] == "mass" and r["risk_level"] == "C1"),
         ),
+        (
+            {"field": "total_assets", "op": "lt", "value": "300000"},
+            lambda r: r["total_assets"] is not None and r["total_assets"] < Decimal("300000"),
+        ),
+        (
+            {"field": "total_assets", "op": "lte", "value": "300000"},
+            lambda r: r["total_assets"] is not None and r["total_assets"] <= Decimal("300000"),
+        ),
+        (
+            {"field": "total_assets", "op": "gt", "value": "300000"},
+            lambda r: r["total_assets"] is not None and r["total_assets"] > Decimal("300000"),
+        ),
+        (
+            {"field": "total_assets", "op": "between", "value": ["100000", "600000"]},
+            lambda r: r["total_assets"] is not None and Decimal("100000") <= r["total_assets"] <= Decimal("600000"),
+        ),
+        (
+            {"not": {"field": "total_assets", "op": "between", "value": ["100000", "600000"]}},
+            lambda r: r["total_assets"] is None or not Decimal("100000") <= r["total_assets"] <= Decimal("600000"),
+        ),
+        ({"field": "birth_date", "op": "is_not_null"}, lambda r: r["birth_date"] is not None),
+        ({"field": "name", "op": "ends_with", "value": "1"}, lambda r: r["name"].endswith("1")),
+        ({"field": "name", "op": "not_contains", "value": "客户1"}, lambda r: "客户1" not in r["name"]),
+        ({"field": "customer_no", "op": "contains", "value": "3300000000"}, lambda r: "3300000000" in r["customer_no"]),
+        ({"field": "risk_level", "op": "is_null"}, lambda r: r["risk_level"] is None),
+        ({"field": "tags", "op": "is_not_empty"}, lambda r: bool(r["tags"])),
+        ({"field": "tags", "op": "contains", "value": "B"}, lambda r: "B" in r["tags"]),
+        ({"not": {"field": "tags", "op": "has_all", "value": ["A", "B"]}}, lambda r: not {"A", "B"} <= set(r["tags"])),
+        (
+            {"not": {"field": "birth_date", "op": "gte", "value": "1975-01-01"}},
+            lambda r: r["birth_date"] is None or str(r["birth_date"]) < "1975-01-01",
+        ),
+        ({"field": "id", "op": "lte", "value": 3}, lambda r: r["id"] <= 3),
     ],
 )
 def test_filters_agree_with_the_python_backend(people, condition, check, ctx):

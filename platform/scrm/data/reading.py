@@ -1,0 +1,260 @@
+"""Reading records: lists with filters, sorting and keyset pages, single records, lookups, history.
+
+:class:`RecordReader` is the read half of the record service (every read path goes through it);
+:class:`scrm.data.records.RecordService` adds validation and writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..conditions import ConditionError, compile_sql
+from ..conditions.sql import text_match
+from ..db import run
+from ..errors import BadRequest, Detail, NotFound
+from ..i18n import _, text
+from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from .history import changes_of
+from .query import after as after_clause
+from .query import decode_cursor, encode_cursor, order_by, parse_sort
+from .tables import EntityTables
+
+MAX_LIMIT = 200
+TITLE_PREFIX = "_title__"
+
+
+@dataclass
+class Page:
+    items: list[dict]
+    next: str | None
+    sort: str
+
+
+class RecordReader:
+    def __init__(self, snapshot, user_id: int | None = None, *, system: bool = False):
+        self.snapshot = snapshot
+        self.field_types = snapshot.field_types
+        self.user_id = user_id
+        self.system = system  # feeds and imports may write read-only fields
+
+    # -- metadata -------------------------------------------------------------------------
+    def entity(self, name: str) -> EntityDef:
+        entity = self.snapshot.entity(name)
+        if entity is None:
+            raise NotFound(_("There is no entity {name!r}.").format(name=name))
+        return entity
+
+    def tables(self, entity: EntityDef) -> EntityTables:
+        return self.snapshot.tables[entity.name]
+
+    def stored_fields(self, entity: EntityDef) -> list[FieldDef]:
+        return [
+            f
+            for f in entity.active_fields
+            if not self.field_types[f.type].multi and f.column in self.tables(entity).main.c
+        ]
+
+    def multi_fields(self, entity: EntityDef) -> list[FieldDef]:
+        return [f for f in entity.active_fields if self.field_types[f.type].multi]
+
+    # -- reading --------------------------------------------------------------------------
+    def list(
+        self,
+        entity_name: str,
+        *,
+        filter: dict | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+        search: str | None = None,
+        fields: list[str] | None = None,
+    ) -> Page:
+        """A page of records. ``fields`` limits which fields are loaded (lists show a few columns;
+        the sort keys and system columns always come along)."""
+        entity = self.entity(entity_name)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(
+                _("limit must be between 1 and {max}.").format(max=MAX_LIMIT),
+                [Detail("limit", _("Expected a whole number from 1 to {max}.").format(max=MAX_LIMIT))],
+                "invalid_limit",
+            )
+        et = self.tables(entity)
+        keys = parse_sort(sort or entity.list_spec.get("sort") or "-id", entity, et, self.field_types)
+        wanted = None
+        if fields is not None:
+            wanted = frozenset(
+                n for n in (*fields, *(k.field.name for k in keys)) if entity.field(n) or n in SYSTEM_COLUMNS
+            )
+        query = self._select(entity, et, wanted).where(self.where(entity, filter, search))
+        if after:
+            query = query.where(after_clause(keys, decode_cursor(keys, after)))
+        rows = run(query.order_by(*order_by(keys)).limit(limit + 1)).mappings().all()
+        items = self._hydrate(entity, et, rows[:limit], wanted)
+        nxt = encode_cursor(keys, items[-1]) if len(rows) > limit and items else None
+        return Page(items, nxt, ",".join(k.spec for k in keys[:-1]) or keys[-1].spec)
+
+    def where(self, entity: EntityDef, filter: dict | None, search: str | None = None) -> sa.ColumnElement[bool]:
+        et = self.tables(entity)
+        clauses = [et.main.c.deleted_at.is_(None)]
+        if filter:
+            try:
+                clauses.append(compile_sql(filter, entity, et, self.field_types))
+            except ConditionError as exc:
+                raise BadRequest(
+                    _("The filter is not valid: {message}").format(message=exc.message),
+                    [Detail(f"filter{exc.path[1:]}", exc.message, exc.code)],
+                    "invalid_filter",
+                ) from None
+        if search and search.strip():
+            clauses.append(self._search(entity, et, search.strip()))
+        return sa.and_(*clauses)
+
+    def _search(self, entity: EntityDef, et: EntityTables, q: str) -> sa.ColumnElement[bool]:
+        parts = [
+            text_match(et.main.c[f.column], "contains", q[:100], True)
+            for f in entity.search_fields
+            if f.column in et.main.c
+        ]
+        if q.isdigit() and len(q) < 18:
+            parts.append(et.main.c.id == int(q))
+        return sa.or_(*parts) if parts else sa.false()
+
+    def _select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None = None) -> sa.Select:
+        """The record columns, plus each reference's title through one outer join (no N+1).
+        Built once per published revision and field set (statements are immutable)."""
+        return self.snapshot.cached(("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted))
+
+    def _build_select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None) -> sa.Select:
+        stored = [f for f in self.stored_fields(entity) if wanted is None or f.name in wanted]
+        system = [
+            c for c in SYSTEM_COLUMNS if c != "deleted_at" and (wanted is None or c in ("id", "version") or c in wanted)
+        ]
+        cols = [et.main.c[c] for c in system]
+        cols += [et.main.c[f.column].label(f.name) for f in stored if f.column not in SYSTEM_COLUMNS]
+        source = et.main
+        for f in stored:
+            target = self.snapshot.entity(f.target) if f.type == "ref" else None
+            title = target.title_field if target is not None else None
+            if title is None or self.field_types[title.type].multi:
+                continue
+            alias = self.tables(target).main.alias(f"ref_{f.column}")
+            if title.column not in alias.c:
+                continue
+            source = source.outerjoin(alias, alias.c.id == et.main.c[f.column])
+            cols.append(alias.c[title.column].label(f"{TITLE_PREFIX}{f.name}"))
+        return sa.select(*cols).select_from(source)
+
+    def _hydrate(self, entity: EntityDef, et: EntityTables, rows, wanted: frozenset[str] | None = None) -> list[dict]:
+        items = [dict(r) for r in rows]
+        if not items:
+            return items
+        ids = [r["id"] for r in items]
+        for f in self.multi_fields(entity):
+            if wanted is not None and f.name not in wanted:
+                continue
+            link = et.links[f.id]
+            values: dict[int, list[str]] = {i: [] for i in ids}
+            q = sa.select(link.c.record_id, link.c.value).where(link.c.record_id.in_(ids))
+            for rid, value in run(q):
+                values[rid].append(value)
+            order = {o.value: i for i, o in enumerate(f.options)}
+            for r in items:
+                r[f.name] = sorted(values[r["id"]], key=lambda v: (order.get(v, len(order)), v))
+        title_keys = [k for k in items[0] if k.startswith(TITLE_PREFIX)]
+        for r in items:
+            titles = {}
+            for key in title_keys:
+                name, title = key[len(TITLE_PREFIX) :], r.pop(key)
+                if r.get(name) is not None:
+                    titles[name] = str(title) if title is not None else f"#{r[name]}"
+            r["_titles"] = titles
+        return items
+
+    def titles(self, entity_name: str, ids) -> dict[int, str]:
+        """Display names of records by id (one query), for references."""
+        entity = self.snapshot.entity(entity_name)
+        if entity is None or not ids:
+            return {}
+        et = self.tables(entity)
+        title = entity.title_field
+        col = et.main.c[title.column] if title and title.column in et.main.c else None
+        q = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(et.main.c.id.in_(list(ids)))
+        out = {}
+        for rid, value in run(q):
+            out[rid] = str(value) if value is not None else f"#{rid}"
+        return out
+
+    def get(self, entity_name: str, record_id: int) -> dict:
+        entity = self.entity(entity_name)
+        et = self.tables(entity)
+        row = (
+            run(self._select(entity, et).where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(_("{entity} #{id} does not exist.").format(entity=text(entity.label), id=record_id))
+        return self._hydrate(entity, et, [row])[0]
+
+    def lookup(
+        self, entity_name: str, q: str = "", limit: int = 20, filter: dict | None = None
+    ) -> list[tuple[int, str]]:
+        """(id, title) pairs for choosing a record: one lean query ordered by title."""
+        entity = self.entity(entity_name)
+        if not filter and not q:  # the plain choice list: the same statement every time
+            stmt = self.snapshot.cached(("lookup", entity.name), lambda: self._lookup_statement(entity, None, None))
+        else:
+            stmt = self._lookup_statement(entity, filter, q)
+        rows = run(stmt.limit(max(1, min(limit, 1000))))
+        return [(rid, str(value) if value is not None else f"#{rid}") for rid, value in rows]
+
+    def _lookup_statement(self, entity: EntityDef, filter: dict | None, q: str | None) -> sa.Select:
+        et = self.tables(entity)
+        title = entity.title_field
+        col = et.main.c[title.column] if title is not None and title.column in et.main.c else None
+        stmt = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(
+            self.where(entity, filter, q or None)
+        )
+        if col is not None and self.field_types[title.type].sortable:
+            return stmt.order_by(col.asc().nulls_last(), et.main.c.id)
+        return stmt.order_by(et.main.c.id)
+
+    def history(self, entity_name: str, record_id: int) -> list[dict]:
+        entity = self.entity(entity_name)
+        self.get(entity_name, record_id)
+        out = []
+        for c in changes_of(entity.name, record_id):
+            f = entity.by_id.get(c.field_id) if c.field_id else None
+            out.append(
+                {
+                    "id": c.id,
+                    "version": c.version,
+                    "action": c.action,
+                    "field": f.name if f else c.field_name,
+                    "field_label": text(f.label) if f else c.field_name,
+                    "old": c.old_value,
+                    "new": c.new_value,
+                    "user_id": c.user_id,
+                    "at": c.changed_at,
+                }
+            )
+        return out
+
+    # -- validation -----------------------------------------------------------------------
+    def to_json(self, entity: EntityDef, record: dict) -> dict:
+        out: dict[str, Any] = {"id": record["id"], "version": record["version"]}
+        for key in ("created_at", "updated_at"):
+            value = record.get(key)
+            out[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+        out["created_by"] = record.get("created_by")
+        out["updated_by"] = record.get("updated_by")
+        for f in entity.active_fields:
+            if f.name in record:
+                out[f.name] = self.field_types[f.type].to_json(record[f.name], f)
+        if record.get("_titles"):
+            out["_titles"] = record["_titles"]
+        return out
