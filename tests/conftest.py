@@ -125,16 +125,20 @@ def database(backend, templates, tmp_path):
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def app(database):
-    url, _template = database
-    application = make_app(url)
-    yield application
+def _served(database):
+    """An application on the test database, its connections closed afterwards."""
     from scrm.db import db
 
+    application = make_app(database[0])
+    yield application
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database):
+    yield from _served(database)
 
 
 @pytest.fixture
@@ -254,11 +258,4 @@ def _seed(svc) -> dict:
 @pytest.fixture
 def second_app(database):
     """Another application instance (another worker) on the same database."""
-    url, _template = database
-    application = make_app(url)
-    yield application
-    from scrm.db import db
-
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from _served(database)
