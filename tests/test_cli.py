@@ -125,3 +125,16 @@ def test_plugins_list(run):
 
 def test_debug_flag_is_accepted(run):
     assert run("--debug", "migrate", "--plan").exit_code == 0
+
+
+def test_purge_needs_a_deactivated_field_and_yes(run, api, seed):
+    refused = run("purge", "customer", "notes")
+    assert refused.exit_code == 1 and "deactivate" in refused.output.lower()
+    doc = api.get("/api/v1/definitions/entity/security").json
+    doc["fields"] = [f for f in doc["fields"] if f["name"] != "is_st"]
+    api.put("/api/v1/definitions/entity/security", json=doc)
+    api.post("/api/v1/definitions/entity/security/publish")
+    preview = run("purge", "security", "is_st")
+    assert preview.exit_code == 0 and "nothing changed" in preview.output and "DROP" in preview.output.upper()
+    done = run("purge", "security", "is_st", "--yes")
+    assert done.exit_code == 0 and "purged" in done.output

@@ -181,3 +181,43 @@ def test_migrate_plan_reports_drift_and_migrate_repairs_it(probe, ctx):
     runtime().definitions.migrate()
     assert "uq_crm_probe_i" in {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")}
     assert runtime().definitions.migrate(dry_run=True) == ([], [])
+
+
+def test_purge_archives_then_drops_only_deactivated_fields(probe, ctx):
+    from scrm.db import db
+    from scrm.errors import ValidationFailed as Refused
+    from scrm.runtime import runtime
+
+    service = runtime().definitions
+    before = records(probe)
+    with pytest.raises(Refused) as exc:
+        service.purge_field("probe", "e")
+    assert exc.value.code == "field_active"
+    doc = current()
+    publish(ctx, {**doc, "fields": [f for f in doc["fields"] if f["name"] not in ("e", "f")]})
+    preview = service.purge_field("probe", "e", dry_run=True)
+    assert preview.archived_values == 30 and any("DROP" in s for s in preview.statements)
+    assert "e" in {c["name"] for c in sa.inspect(db.engine).get_columns("crm_probe")}
+    result = service.purge_field("probe", "e")
+    assert "e" not in {c["name"] for c in sa.inspect(db.engine).get_columns("crm_probe")}
+    assert "e" not in [f["name"] for f in current()["fields"]]
+    with db.engine.connect() as conn:
+        archive = sa.table(result.archive_table, sa.column("record_id"), sa.column("value", sa.JSON))
+        archived = dict(conn.execute(sa.select(archive.c.record_id, archive.c.value)).all())
+    assert archived == {rid: r["e"].isoformat() for rid, r in before.items() if r["e"] is not None}
+    tags = service.purge_field("probe", "f")
+    assert tags.archived_values == sum(1 for r in before.values() if r["f"])
+    assert not sa.inspect(db.engine).has_table("crm_probe__f")
+    after = records(probe)
+    assert all(after[rid]["alpha" if "alpha" in after[rid] else "a"] == before[rid]["a"] for rid in before)
+
+
+def test_purge_refused_while_a_form_places_the_field(ctx):
+    from scrm.errors import ValidationFailed as Refused
+    from scrm.runtime import runtime
+
+    doc = current("entity", "customer")
+    publish(ctx, {**doc, "fields": [f for f in doc["fields"] if f["name"] != "notes"]})
+    with pytest.raises(Refused) as exc:
+        runtime().definitions.purge_field("customer", "notes")
+    assert any("form/customer_form" in d.path for d in exc.value.details)

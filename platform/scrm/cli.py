@@ -206,6 +206,27 @@ def migrate(ctx, plan):
     click.echo("(plan only, nothing changed)" if plan else f"applied {len(steps)} steps")
 
 
+@cli.command()
+@click.argument("entity")
+@click.argument("field")
+@click.option("--yes", is_flag=True, help="Really drop it (without --yes: show what would happen).")
+@click.pass_context
+def purge(ctx, entity, field, yes):
+    """Drop a deactivated FIELD of ENTITY for good, after copying its values to an archive table."""
+    from .db import write_intent
+    from .runtime import runtime
+
+    with app_context(ctx), write_intent():
+        result = runtime().definitions.purge_field(entity, field, dry_run=not yes)
+    click.echo(
+        f"{result.field}: {result.archived_values} values {'copied' if yes else 'would be copied'} "
+        f"to {result.archive_table}"
+    )
+    for sql in result.statements:
+        click.echo(f"    {sql};")
+    click.echo(f"purged; definitions revision {result.revision}" if yes else "(nothing changed; add --yes to purge)")
+
+
 # -- users -------------------------------------------------------------------------------
 @cli.group()
 def user():
