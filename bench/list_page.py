@@ -46,7 +46,7 @@ def prepare(url: str, customers: int) -> None:
     os.environ.setdefault("SCRM_SECRET_KEY", "bench")
     from scrm.app import create_app
     from scrm.demo import load_demo
-    from scrm.setup import initialise
+    from scrm.installation import initialise
 
     app = create_app()
     with app.app_context():

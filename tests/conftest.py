@@ -49,8 +49,8 @@ def _pg_url(base: str, name: str) -> str:
 
 def build_template(url: str, backend: str) -> Template:
     from scrm.db import db, write_intent
+    from scrm.installation import initialise
     from scrm.security.users import create_user, find_user, issue_token
-    from scrm.setup import initialise
 
     os.environ["SCRM_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     try:

@@ -75,7 +75,7 @@ def init(ctx, demo, customers, force_sync):
 
 
 def _init(demo: bool, customers: int, force_sync: bool) -> None:
-    from .setup import initialise
+    from .installation import initialise
 
     report = initialise(force_sync=force_sync)
     if report.created_tables:
@@ -244,9 +244,9 @@ def user_create(ctx, username, roles, password, display_name):
     import secrets
 
     from .db import write_intent
+    from .installation import ensure_system_schema
     from .runtime import snapshot
     from .security.users import create_user
-    from .setup import ensure_system_schema
 
     shown = None
     if password is None:

@@ -24,7 +24,7 @@ from sqlalchemy.schema import CreateColumn
 from ..errors import Detail
 from ..fields import ConversionError, FieldTypes
 from ..fields.sqltypes import ExactDecimal
-from ..i18n import _, text
+from ..i18n import _
 from ..meta.model import EntityDef, FieldDef
 from .tables import EntityTables
 
@@ -468,7 +468,3 @@ def apply_plan(conn: Connection, plan: Plan) -> list[str]:
 def _is_ddl_or_write(statement: str) -> bool:
     head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
     return head in {"CREATE", "ALTER", "DROP", "UPDATE", "INSERT"}
-
-
-def field_label(f: FieldDef) -> str:
-    return text(f.label)

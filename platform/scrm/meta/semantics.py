@@ -86,8 +86,6 @@ class SemanticChecker:
                     out.append(("E-ENTITY-012", f"{at}.default", {"detail": exc.message}))
             if f.computed:
                 out += self.conditions_in_operand(f.spec["computed"], entity, f"{at}.computed")
-            if not f.active and f.required:
-                pass
         self._entity_lists(doc.body, entity, out)
         self._entity_relations(doc.body, entity, out)
         self._entity_constraints(doc.body, entity, out)

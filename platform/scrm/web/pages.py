@@ -18,7 +18,7 @@ from ..runtime import snapshot
 from ..security.access import can_design
 from ..security.users import User
 from .context import DetailPage, FormPage, HistoryEntry, NavGroup, NavItem
-from .forms import LayoutBuilder, layout_of, parse_submission
+from .forms import LayoutBuilder, layout_of, parse_submission, placed_fields
 from .listing import build_list
 from .render import render
 
@@ -331,8 +331,6 @@ def validate_field(entity: str, field: str):
 
 
 def _placed(definition, form):
-    from .forms import placed_fields
-
     return placed_fields(definition, form, "edit") + placed_fields(definition, form, "create")
 
 
