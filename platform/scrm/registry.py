@@ -8,8 +8,8 @@ rebuilt. A :class:`Snapshot` is immutable, so requests in flight keep a consiste
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,6 +17,9 @@ from .data.tables import EntityTables, build_all
 from .fields import FieldTypes
 from .meta import store
 from .meta.model import EntityDef, FormDef
+
+CACHE_SIZE = 1024
+CACHE_LOCK = threading.Lock()
 
 
 @dataclass(eq=False)
@@ -29,7 +32,7 @@ class Snapshot:
     forms: dict[str, FormDef]
     metadata: sa.MetaData
     tables: dict[str, EntityTables]
-    cache: dict[Any, Any] = field(default_factory=dict)  # derived objects (schemas, …) per snapshot
+    cache: OrderedDict = field(default_factory=OrderedDict)  # derived objects (schemas, statements, …)
 
     @classmethod
     def build(cls, revision: int, rows: list[tuple[str, str, int, dict]], field_types: FieldTypes) -> Snapshot:
@@ -54,11 +57,22 @@ class Snapshot:
         return {n: b for (k, n), b in self.documents.items() if k == kind}
 
     def cached(self, key, factory):
+        """A value derived from this snapshot, built once; the least recently used go past
+        :data:`CACHE_SIZE` entries (column choices make many statement variants)."""
         try:
-            return self.cache[key]
+            value = self.cache[key]
         except KeyError:
-            value = self.cache[key] = factory()
+            value = factory()
+            with CACHE_LOCK:
+                self.cache[key] = value
+                if len(self.cache) > CACHE_SIZE:
+                    self.cache.popitem(last=False)
             return value
+        try:
+            self.cache.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
+        return value
 
 
 class Registry:
