@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 from jinja2 import StrictUndefined
@@ -33,3 +34,64 @@ def login(client, username: str) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = str(user_id)
         session["_fresh"] = True
+
+
+class _FormParser(HTMLParser):
+    """Collect what a browser would submit for the first ``form.scrm-form`` on a page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.fields: list[tuple[str, str]] = []
+        self.in_form = False
+        self.select: str | None = None
+        self.select_value: list[str] = []
+        self.select_multiple = False
+        self.first_option: str | None = None
+        self.textarea: str | None = None
+        self.text = ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "scrm-form" in (a.get("class") or ""):
+            self.in_form = True
+        if not self.in_form:
+            return
+        name = a.get("name")
+        if tag == "input" and name:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            if kind in ("submit", "button"):
+                return
+            self.fields.append((name, a.get("value", "")))
+        elif tag == "select" and name:
+            self.select, self.select_value, self.first_option = name, [], None
+            self.select_multiple = "multiple" in a
+        elif tag == "option" and self.select is not None:
+            if self.first_option is None:
+                self.first_option = a.get("value", "")
+            if "selected" in a:
+                self.select_value.append(a.get("value", ""))
+        elif tag == "textarea" and name:
+            self.textarea, self.text = name, ""
+
+    def handle_data(self, data):
+        if self.textarea is not None:
+            self.text += data
+
+    def handle_endtag(self, tag):
+        if tag == "form" and self.in_form:
+            self.in_form = False
+        elif tag == "select" and self.select is not None:
+            values = self.select_value or ([] if self.select_multiple else [self.first_option or ""])
+            self.fields += [(self.select, v) for v in values]
+            self.select = None
+        elif tag == "textarea" and self.textarea is not None:
+            self.fields.append((self.textarea, self.text.removeprefix("\n")))
+            self.textarea = None
+
+
+def form_data(html: str) -> list[tuple[str, str]]:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser.fields

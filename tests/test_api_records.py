@@ -155,3 +155,23 @@ def test_history_endpoint(api, seed):
     api.patch(f"/api/v1/records/customer/{seed['c1']}", json={"name": "新名"}, headers={"If-Match": "1"})
     items = api.get(f"/api/v1/records/customer/{seed['c1']}/history").json["items"]
     assert items[0]["field"] == "name" and items[0]["old"] == "王芳" and items[0]["new"] == "新名"
+
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ({"filter": json.dumps({"field": "name", "op": ["eq"], "value": "a"})}, 400),
+        ({"filter": json.dumps({"field": "name", "op": "contains", "value": "x" * 5000})}, 400),
+        ({"q": "²"}, 200),
+        ({"q": "x" * 5000}, 200),
+        ({"sort": "marketing_dnd"}, 200),
+    ],
+)
+def test_odd_list_parameters(api, seed, query, status):
+    assert api.get("/api/v1/records/customer", query_string=query).status_code == status
+
+
+@pytest.mark.parametrize("value", ["9998-12-31T23:00:00-12:00", "1900-01-01T00:00+14:00", "0001-01-01T00:00Z"])
+def test_datetimes_outside_the_supported_years_are_refused(api, seed, value):
+    r = api.patch(f"/api/v1/records/customer/{seed['c1']}", json={"last_contact_at": value, "_version": 1})
+    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "last_contact_at"

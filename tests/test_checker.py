@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from scrm.cli import cli
 from scrm.config import REPO_ROOT
+from scrm.data.tables import physical_names
 from scrm.meta.checker import Checker
 from scrm.meta.documents import DefinitionSet, Document, definition_files, load_files
 from scrm.meta.problems import CODES
@@ -24,7 +25,7 @@ CORPUS = json.loads((Path(__file__).parent / "corpus" / "broken.json").read_text
 
 @pytest.fixture(scope="module")
 def checker():
-    return Checker(Plugins(load_entry_points=False).field_types)
+    return Checker(Plugins(load_entry_points=False).field_types, physical_names)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 instance on the same database that sees a publish on its next request (no restart)."""
 
 import copy
+import json
 
 import pytest
 
@@ -157,3 +158,54 @@ def test_only_designers_change_definitions(am_api):
 def test_list_definitions(api):
     names = {d["name"] for d in api.get("/api/v1/definitions/entity").json["items"]}
     assert {"customer", "employee", "org_unit", "account", "trade", "security"} <= names
+
+
+def test_stale_definition_save_is_409(api):
+    r = api.get("/api/v1/definitions/entity/security")
+    version = r.headers["X-Definition-Version"]
+    doc = r.json
+    assert api.put("/api/v1/definitions/entity/security", json=doc, headers={"If-Match": version}).status_code == 200
+    stale = api.put("/api/v1/definitions/entity/security", json=doc, headers={"If-Match": version})
+    assert stale.status_code == 409 and stale.json["error"]["current"]["status"] == "draft"
+
+
+def test_fractional_numbers_in_definitions(api):
+    doc = api.get("/api/v1/definitions/entity/account").json
+    for f in doc["fields"]:
+        if f["name"] == "commission_rate":
+            f["max"] = 0.05
+    assert api.put("/api/v1/definitions/entity/account", json=doc).status_code == 200
+    assert api.post("/api/v1/definitions/entity/account/publish").status_code == 200
+    raw = json.dumps(doc).replace("0.05", "1e400")
+    r = api.put("/api/v1/definitions/entity/account", data=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json["error"]["code"] == "invalid_json"
+
+
+def test_renamed_fields_keep_showing_in_lists(api, client, seed):
+    doc = customer_doc(api)
+    for f in doc["fields"]:
+        if f["name"] == "name":
+            f["name"] = "full_name"
+    assert api.put("/api/v1/definitions/entity/customer", json=doc).status_code == 200
+    assert api.post("/api/v1/definitions/entity/customer/publish").status_code == 200
+    html = client.get("/e/customer").get_data(as_text=True)
+    assert "王芳" in html  # list.columns still says "name": it resolves to the renamed field
+    assert api.get(f"/api/v1/records/customer/{seed['c1']}").json["full_name"] == "王芳"
+
+
+def test_computed_and_sort_mistakes_are_caught(api, client):
+    doc = api.get("/api/v1/definitions/entity/org_unit").json
+    doc["fields"].append({"name": "lvl2", "type": "integer", "computed": {"field": "level"}})
+    doc["list"]["sort"] = "lvl2"
+    r = api.put("/api/v1/definitions/entity/org_unit", json=doc)
+    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "$.list.sort"
+    doc["list"]["sort"] = "code"
+    doc["relations"][0]["sort"] = "nonexistent"
+    r = api.put("/api/v1/definitions/entity/org_unit", json=doc)
+    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "$.relations[0].sort"
+    doc["relations"][0].pop("sort")
+    assert api.put("/api/v1/definitions/entity/org_unit", json=doc).status_code == 200
+    assert api.post("/api/v1/definitions/entity/org_unit/publish").status_code == 200
+    flt = json.dumps({"field": "lvl2", "op": "eq", "value": 1})
+    assert api.get("/api/v1/records/org_unit", query_string={"filter": flt}).status_code == 400
+    assert client.get("/e/org_unit?f_lvl2__from=1").status_code == 200

@@ -124,3 +124,21 @@ def test_money_form_input_accepts_grouping(ctx):
 
 def test_ref_form_input_accepts_lookup_choice():
     assert TYPES["ref"].parse_form("42 · 王芳", field("ref", target="customer")) == 42
+
+
+@pytest.mark.parametrize(
+    "type_, raw, expected",
+    [
+        ("phone", "１３８ ００１３ ８０００", "13800138000"),
+        ("id_number", "１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"),
+        ("integer", "１２", 12),
+    ],
+)
+def test_full_width_input_is_normalised(type_, raw, expected):
+    assert TYPES[type_].validate(raw, field(type_)) == expected
+
+
+@pytest.mark.parametrize("type_, raw", [("phone", "١٣٨٠٠١٣٨٠٠٠"), ("ref", "²"), ("integer", "²")])
+def test_exotic_digits_fail_cleanly(ctx, type_, raw):
+    with pytest.raises(ConversionError):
+        TYPES[type_].validate(raw, field(type_, target="customer") if type_ == "ref" else field(type_))

@@ -221,3 +221,93 @@ def test_purge_refused_while_a_form_places_the_field(ctx):
     with pytest.raises(Refused) as exc:
         runtime().definitions.purge_field("customer", "notes")
     assert any("form/customer_form" in d.path for d in exc.value.details)
+
+
+def test_adding_a_unique_field_and_composite_constraint_to_a_populated_table(probe, ctx):
+    from scrm.db import db
+
+    doc = current()
+    doc["fields"].append({"name": "code", "type": "string", "max_length": 12, "unique": True})
+    doc["fields"].append({"name": "branch_code", "type": "string", "max_length": 8})
+    doc["constraints"] = [{"name": "uq_probe_code_branch", "type": "unique", "fields": ["i", "branch_code"]}]
+    publish(ctx, doc)
+    names = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")}
+    assert {"uq_crm_probe_code", "uq_crm_probe_i_branch_code"} <= names
+
+
+def test_a_retyped_column_keeps_its_indexes(probe, ctx):
+    from scrm.db import db
+
+    before = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")}
+    doc = current()
+    for f in doc["fields"]:
+        if f["name"] == "i":
+            f["type"] = "text"
+            del f["max_length"]
+    publish(ctx, doc)
+    assert {ix["name"] for ix in sa.inspect(db.engine).get_indexes("crm_probe")} == before
+    from scrm.errors import ValidationFailed as Refused
+
+    with pytest.raises(Refused):  # the unique index is really there
+        probe().create("probe", {"i": "U1"})
+
+
+def test_a_type_change_normalises_the_stored_values(probe, ctx):
+    svc = probe()
+    rid = svc.create("probe", {"i": "P1", "g": "138 0013 8001"})["id"]
+    doc = current()
+    for f in doc["fields"]:
+        if f["name"] == "g":
+            f.update(type="phone")
+            del f["max_length"]
+    with pytest.raises(ValidationFailed):  # the other stored values of g are not phone numbers
+        publish(ctx, doc)
+    from scrm.db import db
+
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE crm_probe SET g = NULL WHERE id <> {rid}")
+    publish(ctx, doc)
+    assert probe().get("probe", rid)["g"] == "13800138001"
+    assert [
+        r["id"] for r in probe().list("probe", filter={"field": "g", "op": "eq", "value": "13800138001"}).items
+    ] == [rid]
+
+
+def test_references_cannot_change_their_target(ctx):
+    from scrm.errors import ValidationFailed as Refused
+
+    doc = current("entity", "customer")
+    for f in doc["fields"]:
+        if f["name"] == "servicing_org":
+            f["target"] = "employee"
+    with pytest.raises(Refused) as exc:
+        publish(ctx, doc)
+    assert exc.value.details[0].code == "E-MIGRATE-002"
+
+
+def test_json_fields_store_null_as_null_and_refuse_nan(ctx):
+    from scrm.data.records import RecordService
+    from scrm.errors import ValidationFailed as Refused
+    from scrm.runtime import snapshot
+
+    publish(
+        ctx,
+        {
+            "kind": "entity",
+            "name": "blob",
+            "label": "Blob",
+            "fields": [{"name": "title", "type": "string"}, {"name": "extra", "type": "json"}],
+        },
+    )
+    svc = RecordService(snapshot(), None)
+    empty = svc.create("blob", {"title": "a", "extra": None})["id"]
+    full = svc.create("blob", {"title": "b", "extra": {"k": [1, 2]}})["id"]
+    assert [r["id"] for r in svc.list("blob", filter={"field": "extra", "op": "is_null"}).items] == [empty]
+    assert svc.get("blob", full)["extra"] == {"k": [1, 2]}
+    with pytest.raises(Refused):
+        svc.create("blob", {"title": "c", "extra": {"x": float("nan")}})
+    doc = current("entity", "blob")
+    doc["fields"][1]["unique"] = True
+    with pytest.raises(Refused) as exc:
+        publish(ctx, doc)
+    assert exc.value.details[0].path == "$.fields[1].unique"

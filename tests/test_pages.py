@@ -250,3 +250,17 @@ def test_csrf_is_enforced_for_session_posts(app, seed):
     assert c.post(f"/e/customer/{seed['c3']}/delete", data={"_version": "1", "csrf_token": token}).status_code == 303
     api = c.patch(f"/api/v1/records/customer/{seed['c1']}", json={"name": "x"}, headers={"If-Match": "1"})
     assert api.status_code == 400 and api.json["error"]["code"] == "csrf_failed"
+
+
+def test_saving_an_untouched_form_changes_nothing(client, api, seed):
+    from support import form_data
+    from werkzeug.datastructures import MultiDict
+
+    url = f"/api/v1/records/customer/{seed['c1']}"
+    api.patch(url, json={"last_contact_at": "2026-09-04T09:15:42.250Z", "tags": ["高频交易", "VIP"], "_version": 1})
+    before = api.get(url).json
+    html = client.get(f"/e/customer/{seed['c1']}/edit").get_data(as_text=True)
+    r = client.post(f"/e/customer/{seed['c1']}/edit", data=MultiDict(form_data(html)))
+    assert r.status_code == 303, r.get_data(as_text=True)[:2000]
+    after = api.get(url).json
+    assert after == before  # same version, same values, no history entry

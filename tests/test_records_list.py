@@ -205,3 +205,36 @@ def test_quick_search_covers_search_fields_and_id(people, seed):
     assert seed["c2"] in [r["id"] for r in people.list("customer", search=str(seed["c2"]), limit=200).items]
     assert people.list("customer", search="陈静").items[0]["id"] == seed["c3"]
     assert people.list("customer", search="100%_").items == []
+
+
+@pytest.mark.parametrize("sort", ["marketing_dnd", "-marketing_dnd", "marketing_dnd,-total_assets"])
+def test_keyset_over_boolean_sort_keys(people, svc, sort):
+    svc.update("customer", people.list("customer", limit=1).items[0]["id"], {"marketing_dnd": True}, version=1)
+    walked = walk(people, sort=sort)
+    assert len({r["id"] for r in walked}) == len(walked) == 60
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "name", "op": "contains", "value": "äbc"},
+        {"field": "name", "op": "contains", "value": "ａｂｃ"},
+        {"field": "name", "op": "starts_with", "value": "ÄB"},
+        {"field": "name", "op": "not_contains", "value": "ÄBC"},
+        {"field": "name", "op": "lt", "value": "b"},
+        {"field": "name", "op": "gte", "value": "Banana"},
+    ],
+)
+def test_text_matching_and_ordering_agree_beyond_ascii(svc, ctx, condition):
+    from scrm.conditions import evaluate
+    from scrm.runtime import snapshot
+
+    for i, name in enumerate(["ÄBC公司", "ＡＢＣ集团", "Banana", "apple", "b", "Zebra", "äbc"]):
+        svc.create(
+            "customer",
+            {"customer_no": f"34000000{i:04d}", "name": name, "id_type": "passport", "id_number": f"X{i:08d}"},
+        )
+    everything = svc.list("customer", limit=200).items
+    selected = {r["id"] for r in svc.list("customer", filter=condition, limit=200).items}
+    entity = snapshot().entity("customer")
+    assert selected == {r["id"] for r in everything if evaluate(condition, r, entity, snapshot().field_types)}

@@ -18,9 +18,9 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
 from .data.migrate import Planner, apply_plan
-from .data.tables import build_all, index_name
+from .data.tables import build_all, index_name, physical_names
 from .db import db
-from .errors import Detail, NotFound, ValidationFailed
+from .errors import Conflict, Detail, NotFound, ValidationFailed
 from .fields import FieldTypes
 from .i18n import _
 from .meta import store
@@ -84,7 +84,7 @@ def _where(p: Problem) -> str:
 class DefinitionService:
     def __init__(self, field_types: FieldTypes, home: Path):
         self.field_types = field_types
-        self.checker = Checker(field_types)
+        self.checker = Checker(field_types, physical_names)
         self.home = home
 
     # -- reading --------------------------------------------------------------------------
@@ -106,8 +106,22 @@ class DefinitionService:
         user_id: int | None = None,
         source: str = "api",
         comment: str | None = None,
+        base_version: int | None = None,
     ) -> tuple[store.DefinitionVersion, list[Problem]]:
-        """Check ``body`` in the context of the published configuration and store it as the draft."""
+        """Check ``body`` in the context of the published configuration and store it as the draft.
+
+        ``base_version`` is the version the author started from: when someone has saved or
+        published a newer one since, the save is refused (409) instead of overwriting it."""
+        if base_version is not None:
+            latest = store.latest(kind, name)
+            if latest is not None and latest.version != base_version:
+                raise Conflict(
+                    _(
+                        "{kind}/{name} changed since you opened it (now version {version}); reload it and "
+                        "apply your changes again."
+                    ).format(kind=kind, name=name, version=latest.version),
+                    current=latest.summary(),
+                )
         if kind not in KINDS:
             raise NotFound(_("Unknown definition kind {kind!r}.").format(kind=kind))
         if not isinstance(body, dict):
@@ -262,7 +276,16 @@ class DefinitionService:
                     _("The database cannot be changed safely; nothing was changed."), plan.refusals, "migration_refused"
                 )
             result.steps = plan.describe()
-            result.statements = apply_plan(conn, plan)
+            try:
+                result.statements = apply_plan(conn, plan)
+            except sa.exc.DBAPIError as exc:  # e.g. values that collide once normalised under a new unique index
+                raise ValidationFailed(
+                    _("The database refused the change ({error}); nothing was changed.").format(
+                        error=type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+                    ),
+                    [Detail("$", step) for step in result.steps],
+                    "migration_failed",
+                ) from None
         for doc, row in pending:
             row.body = normalised.get(doc.kind, doc.name).body
             store.mark_published(row)

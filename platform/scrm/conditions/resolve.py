@@ -25,6 +25,8 @@ class Leaf:
     path: str
 
 
+MAX_TEXT = 200  # longest text a contains/starts_with/ends_with matches (LIKE patterns have limits)
+
 _SYSTEM_TYPES = {
     "id": "integer",
     "version": "integer",
@@ -58,6 +60,10 @@ def lookup_field(entity: EntityDef, name: str, path: str) -> FieldDef:
         raise ConditionError(
             _("{ref!r} is not a field of {entity!r}.").format(ref=name, entity=entity.name), path, "E-COND-001"
         )
+    if f.computed and not f.get("stored"):
+        raise ConditionError(
+            _("{construct} is not supported in this context yet.").format(construct=_("A computed field")), path
+        )
     return f
 
 
@@ -69,6 +75,8 @@ def resolve_leaf(node: dict, entity: EntityDef, field_types: FieldTypes, path: s
     f = lookup_field(entity, node.get("field"), f"{path}.field")
     ftype = field_types[f.type]
     op = node.get("op")
+    if not isinstance(op, str):
+        raise ConditionError(_("A condition needs an operator such as eq or in."), f"{path}.op", "E-SCHEMA-004")
     if op not in ftype.operators and not (op in TEXT_MATCH and ftype.searchable):
         raise ConditionError(
             _("The operator {op!r} cannot be used with a field of type {type!r}.").format(op=op, type=f.type),
@@ -91,8 +99,12 @@ def resolve_leaf(node: dict, entity: EntityDef, field_types: FieldTypes, path: s
             vpath,
         )
     if op in TEXT_MATCH and not ftype.multi:
-        if not isinstance(raw, str) or not raw:
-            raise ConditionError(_("The operator {op!r} needs a text.").format(op=op), vpath, "E-COND-003")
+        if not isinstance(raw, str) or not raw or len(raw) > MAX_TEXT:
+            raise ConditionError(
+                _("The operator {op!r} needs a text of 1 to {limit} characters.").format(op=op, limit=MAX_TEXT),
+                vpath,
+                "E-COND-003",
+            )
         return Leaf(f, ftype, op, raw, ci, path)
     if op in LIST_VALUE or (ftype.multi and op == "contains") or op == "between":
         items = raw if isinstance(raw, list) else [raw]

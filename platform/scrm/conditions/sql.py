@@ -83,6 +83,8 @@ class _Compiler:
 
     def scalar_op(self, leaf: Leaf, op: str, col) -> sa.ColumnElement[bool]:
         v = leaf.value
+        if op in ("lt", "lte", "gt", "gte", "between") and leaf.ftype.value_kind == "string":
+            col = CodePointOrder(col)  # compare texts by code point, as Python does, whatever the collation
         match op:
             case "eq":
                 return col == v
@@ -159,6 +161,27 @@ def text_match(col, op: str, value: str, ci: bool) -> sa.ColumnElement[bool]:
     if op == "ends_with":
         return sa.and_(sa.func.length(col) >= n, sa.func.substr(col, sa.func.length(col) - n + 1) == value)
     return _Position(col, sa.literal(value, sa.String())) > 0
+
+
+class CodePointOrder(sa.sql.expression.ColumnElement):
+    """A text column compared in code-point order: ``COLLATE "C"`` on PostgreSQL; SQLite's
+    default BINARY collation already is."""
+
+    inherit_cache = True
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(CodePointOrder)
+def _code_point_default(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
+
+
+@compiles(CodePointOrder, "postgresql")
+def _code_point_pg(element, compiler, **kw):
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
 class _Position(sa.sql.functions.GenericFunction):

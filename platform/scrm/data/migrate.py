@@ -44,7 +44,9 @@ class Step:
 class Plan:
     steps: list[Step] = field(default_factory=list)
     refusals: list[Detail] = field(default_factory=list)
-    statements: list[str] = field(default_factory=list)  # filled by render_sql / apply
+    statements: list[str] = field(default_factory=list)  # filled by apply_plan
+    added: set[tuple[str, str]] = field(default_factory=set)  # (table, column) created by this plan
+    rewritten: set[tuple[str, str]] = field(default_factory=set)  # columns replaced (their indexes go with them)
 
     @property
     def ok(self) -> bool:
@@ -153,6 +155,7 @@ class Planner:
                 )
             )
             return
+        plan.added.add((et.main.name, f.column))
         plan.steps.append(
             Step(
                 "add_column",
@@ -198,18 +201,17 @@ class Planner:
     ) -> None:
         old_type, new_type = self.field_types[before.type], self.field_types[f.type]
         if (before.type == "ref") != (f.type == "ref") or (f.type == "ref" and before.target != f.target):
-            if has_rows and self._count_not_null(et.main, f.column):
-                plan.refusals.append(
-                    Detail(
-                        f"fields.{f.name}",
-                        _(
-                            "The field {field} holds references to {target}; it cannot become {new}. "
-                            "Add a new field instead."
-                        ).format(field=f.name, target=before.target or before.type, new=f.type),
-                        "E-MIGRATE-002",
-                    )
+            plan.refusals.append(
+                Detail(
+                    f"fields.{f.name}",
+                    _(
+                        "The field {field} is a reference to {target}; a reference cannot change its type or target. "
+                        "Add a new field instead."
+                    ).format(field=f.name, target=before.target or before.type),
+                    "E-MIGRATE-002",
                 )
-                return
+            )
+            return
         storage_changes = self._storage_differs(before, f)
         rules_change = before.type != f.type or any(
             before.get(k) != f.get(k) for k in (*new_type.validation_keys, "target")
@@ -219,8 +221,9 @@ class Planner:
             if bad:
                 plan.refusals.append(self._offending(f, bad, total, examples))
                 return
-        if storage_changes:
-            if old_type.column_type(before).__class__ is sa.String and new_type.column_type(f).__class__ is sa.String:
+        if storage_changes or before.type != f.type:
+            same_kind = before.type == f.type and type(old_type.column_type(before)) is sa.String
+            if same_kind:
                 plan.steps.append(
                     Step(
                         "alter_column",
@@ -232,6 +235,7 @@ class Planner:
                     )
                 )
             else:
+                plan.rewritten.add((et.main.name, f.column))
                 plan.steps.append(
                     Step(
                         "convert_column",
@@ -363,7 +367,11 @@ class Planner:
         for table in et.all_tables():
             if not self.inspector.has_table(table.name):
                 continue
-            existing = {ix["name"] for ix in self.inspector.get_indexes(table.name) if ix.get("name")}
+            found = [ix for ix in self.inspector.get_indexes(table.name) if ix.get("name")]
+            # indexes on a rewritten column are dropped with it: they must be created again
+            existing = {
+                ix["name"] for ix in found if not any((table.name, c) in plan.rewritten for c in ix["column_names"])
+            }
             desired = {ix.name: ix for ix in table.indexes}
             for name in sorted(existing - set(desired)):
                 if name.startswith(("ix_", "uq_")):
@@ -377,8 +385,9 @@ class Planner:
                     )
             for name in sorted(set(desired) - existing):
                 index = desired[name]
-                if index.unique:
-                    dupes = self._duplicates(index)
+                fresh = all((table.name, c.name) in plan.added for c in index.columns)
+                if index.unique and not fresh:
+                    dupes = self._duplicates(index, plan)
                     if dupes:
                         cols = ", ".join(c.name for c in index.columns)
                         plan.refusals.append(
@@ -403,9 +412,12 @@ class Planner:
                     )
                 )
 
-    def _duplicates(self, index: sa.Index) -> list[Any]:
+    def _duplicates(self, index: sa.Index, plan: Plan) -> list[Any]:
+        """Values used twice among live records (columns this plan adds are still empty)."""
         table = index.table
         cols = list(index.columns)
+        if any((table.name, c.name) in plan.added for c in cols):  # a new column is empty: NULLs never clash
+            return []
         q = (
             sa.select(*cols)
             .where(table.c.deleted_at.is_(None), *[c.is_not(None) for c in cols])

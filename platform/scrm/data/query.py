@@ -89,6 +89,7 @@ def after(keys: list[SortKey], values: list[Any]) -> sa.ColumnElement[bool]:
         same = col.is_(None)
         beyond = sa.false() if not k.desc else col.is_not(None)
     else:
+        v = sa.literal(v, k.column.type)  # typed bind: booleans and exact decimals compare correctly
         same = col == v
         beyond = (col < v) if k.desc else (col > v)
         if k.nullable and not k.desc:

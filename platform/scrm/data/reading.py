@@ -119,7 +119,7 @@ class RecordReader:
             for f in entity.search_fields
             if f.column in et.main.c
         ]
-        if q.isdigit() and len(q) < 18:
+        if q.isascii() and q.isdigit() and len(q) < 18:
             parts.append(et.main.c.id == int(q))
         return sa.or_(*parts) if parts else sa.false()
 

@@ -152,3 +152,15 @@ def build_all(entities: list[EntityDef], field_types: FieldTypes) -> tuple[sa.Me
     metadata = sa.MetaData()
     tables_by_entity = {e.name: e.table for e in entities}
     return metadata, {e.name: build_tables(e, field_types, metadata, tables_by_entity) for e in entities}
+
+
+def physical_names(entity: EntityDef, field_types: FieldTypes) -> list[str]:
+    """The database objects an entity owns: its tables and their indexes (names must be unique)."""
+    metadata = sa.MetaData()
+    targets = {f.target: f"crm_{f.target}" for f in entity.fields if f.type == "ref" and f.target}
+    et = build_tables(entity, field_types, metadata, {**targets, entity.name: entity.table})
+    names = []
+    for table in et.all_tables():
+        names.append(table.name)
+        names += [ix.name for ix in table.indexes]
+    return names

@@ -163,6 +163,8 @@ class TagsType(MultiEnumType):
     def convert(self, value, f):
         values = self.items(value)
         for v in values:
+            if "," in v or "，" in v:
+                raise self.fail(_("A tag cannot contain a comma: {value}.").format(value=self.show(v)))
             if len(v) > self.max_tag_length:
                 raise self.fail(
                     _("A tag has at most {limit} characters: {value}.").format(

@@ -43,7 +43,7 @@ class RefType(FieldType):
             raise self.fail(_("Expected a record id, got {value}.").format(value=self.show(value)))
         if isinstance(value, dict) and "id" in value:
             value = value["id"]
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value.strip())
         if not isinstance(value, int) or value <= 0 or value > 2**63 - 1:
             raise self.fail(_("Expected a record id, got {value}.").format(value=self.show(value)))
@@ -73,7 +73,7 @@ class JsonType(FieldType):
     max_size = 100_000
 
     def column_type(self, f):
-        return sa.JSON()
+        return sa.JSON(none_as_null=True)  # "no value" is SQL NULL, as for every other type
 
     def convert(self, value, f):
         if isinstance(value, str):
@@ -82,7 +82,7 @@ class JsonType(FieldType):
             except ValueError as exc:
                 raise self.fail(_("This is not valid JSON: {detail}.").format(detail=exc.msg)) from None
         try:
-            encoded = json.dumps(value, default=_plain)
+            encoded = json.dumps(value, default=_plain, allow_nan=False)
         except (TypeError, ValueError):
             raise self.fail(_("This is not valid JSON.")) from None
         if len(encoded) > self.max_size:

@@ -33,7 +33,7 @@ def parse_date(value) -> date:
     m = _date_like.match(text)
     if m:
         return date(int(m[1]), int(m[2]), int(m[3]))
-    if len(text) == 8 and text.isdigit():
+    if len(text) == 8 and text.isascii() and text.isdigit():
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
     raise ValueError
 
@@ -127,9 +127,13 @@ class DateTimeType(FieldType):
             )
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=local_zone())
-        if not 1900 <= moment.year <= 9998:
-            raise self.fail(_("The year {year} is out of range.").format(year=moment.year))
-        return moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is None or not 1900 <= moment.year <= 9998:
+            raise self.fail(_("The year of {value} is out of range (1900 to 9998).").format(value=self.show(value)))
+        return moment
 
     def from_db(self, value, f):
         if value is not None and value.tzinfo is None:
@@ -140,7 +144,10 @@ class DateTimeType(FieldType):
         return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     def format_input(self, value, f):
-        return "" if value is None else value.astimezone(local_zone()).strftime("%Y-%m-%dT%H:%M")
+        if value is None:
+            return ""
+        local = value.astimezone(local_zone())
+        return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second or local.microsecond else "%Y-%m-%dT%H:%M")
 
     def display(self, value, f):
         return "" if value is None else value.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -157,20 +158,20 @@ class PhoneType(StringType):
     validation_keys = ("region",)
     storage_keys = ()
     _strip = re.compile(r"[\s\-()]")
-    _mobile = re.compile(r"^1[3-9]\d{9}$")
-    _landline = re.compile(r"^0\d{2,3}\d{7,8}$")
-    _intl = re.compile(r"^\+?\d{6,15}$")
+    _mobile = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+    _landline = re.compile(r"^0\d{2,3}\d{7,8}$", re.ASCII)
+    _intl = re.compile(r"^\+?\d{6,15}$", re.ASCII)
 
     def check(self, value, f):
         pass
 
     def convert(self, value, f):
-        text = super().convert(value, f)
+        text = unicodedata.normalize("NFKC", super().convert(value, f))  # full-width digits typed in Chinese IMEs
         digits = self._strip.sub("", text)
         ext = ""
         if "#" in digits or "ext" in digits.lower():
             digits, _sep, ext = re.split(r"(#|ext\.?)", digits, maxsplit=1, flags=re.I)
-            if not ext.isdigit() or len(ext) > 6:
+            if not (ext.isascii() and ext.isdigit()) or len(ext) > 6:
                 raise self.fail(_("{value} is not a phone number.").format(value=self.show(text)))
         if f.get("region", "CN") == "CN":
             local = re.sub(r"^(\+86|0086)", "", digits)
@@ -201,12 +202,12 @@ class IdNumberType(StringType):
     validation_keys = ()
     storage_keys = ()
     _shape = re.compile(r"^[A-Z0-9()\-]{5,40}$")
-    _cn = re.compile(r"^\d{17}[\dX]$")
+    _cn = re.compile(r"^\d{17}[\dX]$", re.ASCII)
     _weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     _checks = "10X98765432"
 
     def normalise(self, text):
-        text = text.upper().replace(" ", "")
+        text = unicodedata.normalize("NFKC", text).upper().replace(" ", "")
         if not self._shape.match(text):
             raise self.fail(_("{value} is not an identity document number.").format(value=self.show(text)))
         if self._cn.match(text):

@@ -16,8 +16,9 @@ from .structure import StructureChecker
 
 
 class Checker:
-    def __init__(self, field_types: FieldTypes):
+    def __init__(self, field_types: FieldTypes, physical_names=None):
         self.field_types = field_types
+        self.physical_names = physical_names
         self.structure = StructureChecker(field_types)
 
     def check_set(
@@ -49,13 +50,13 @@ class Checker:
             normalised.add(Document(doc.kind, doc.name, body, doc.file, doc.version))
             if only is None or key in only:
                 problems += found
-        semantic = SemanticChecker(self.field_types, normalised, broken)
+        semantic = SemanticChecker(self.field_types, normalised, broken, self.physical_names)
         for doc in normalised:
             key = (doc.kind, doc.name)
             if key in broken or (only is not None and key not in only):
                 continue
             problems += semantic.check(doc)
-        for p in semantic.table_clashes() + semantic.required_ref_cycles():
+        for p in semantic.table_clashes() + semantic.physical_clashes() + semantic.required_ref_cycles():
             if only is None or (p.kind, p.name) in only:
                 problems.append(p)
         return normalised, problems

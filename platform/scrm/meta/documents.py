@@ -72,7 +72,7 @@ def read_document(path: Path, base: Path | None = None) -> tuple[dict | None, li
     except (OSError, UnicodeDecodeError) as exc:
         return None, [problem("E-FILE-001", "$", file=shown, detail=str(exc))]
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         return None, [
             problem("E-FILE-001", "$", file=shown, detail=f"{exc.msg} (line {exc.lineno}, column {exc.colno})")
@@ -80,6 +80,10 @@ def read_document(path: Path, base: Path | None = None) -> tuple[dict | None, li
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
         return None, [problem("E-FILE-002", "$", file=shown)]
     return body, []
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number")
 
 
 def load_files(paths: list[Path], base: Path | None = None) -> tuple[list[Document], list[Problem]]:

@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "E-ENTITY-021": N_("The scale {scale} is greater than the precision {precision}."),
     "E-ENTITY-022": N_("The entity name {what!r} is reserved."),
     "E-ENTITY-023": N_("The field {field!r} cannot change its id or column once published (was {old!r})."),
+    "E-ENTITY-024": N_("The table name {table!r} is longer than 56 characters: shorten the entity name or set table."),
+    "E-ENTITY-025": N_("The database object {physical!r} of this entity is also used by {other!r}."),
     "W-ENTITY-001": N_("The field {field!r} was removed from the document; it is kept deactivated with its data."),
     "W-ENTITY-002": N_("The field {field!r} is deactivated; it is hidden everywhere but its data is kept."),
     # phase B: forms

@@ -14,8 +14,15 @@ RESERVED_ENTITIES = frozenset({"user", "users", "role", "roles", "definition", "
 
 
 class SemanticChecker:
-    def __init__(self, field_types: FieldTypes, docs: DefinitionSet, broken: set[tuple[str, str]] = frozenset()):
+    def __init__(
+        self,
+        field_types: FieldTypes,
+        docs: DefinitionSet,
+        broken: set[tuple[str, str]] = frozenset(),
+        physical_names=None,
+    ):
         self.field_types = field_types
+        self.physical_names = physical_names  # entity -> database object names (tables, indexes), from data
         self.docs = docs
         self.broken = broken  # documents that failed phase A: references to them are not reported
         self.entities = {
@@ -44,6 +51,7 @@ class SemanticChecker:
             if (doc.kind, doc.name) not in self.broken:
                 out += self.check(doc)
         out += self.table_clashes()
+        out += self.physical_clashes()
         out += self.required_ref_cycles()
         return out
 
@@ -77,6 +85,8 @@ class SemanticChecker:
                 continue
             for code, rel, params in ftype.definition_problems(f):
                 out.append((code, f"{at}.{rel}", params))
+            if (f.unique or f.indexed) and (f.type == "json" or ftype.multi or (f.computed and not f.get("stored"))):
+                out.append(("E-ENTITY-020", f"{at}.{'unique' if f.unique else 'indexed'}", {"field": f.name}))
             if f.type == "ref" and f.target and not self.known_entity(f.target):
                 out.append(("E-ENTITY-009", f"{at}.target", {"target": f.target}))
             if f.has_default and f.default is not None:
@@ -101,9 +111,13 @@ class SemanticChecker:
         f = entity.field(name)
         if f is None:
             return False
+        if (sortable or scalar or searchable) and f.computed and not f.get("stored"):
+            return False  # no column behind it
         ftype = self.field_types.get(f.type)
         if ftype is None:
             return True
+        if scalar and f.type == "json":
+            return False
         if searchable and not ftype.searchable:
             return False
         if sortable and not ftype.sortable:
@@ -122,7 +136,8 @@ class SemanticChecker:
             if not (self._field_ok(entity, name) or name in SYSTEM_SORTABLE):
                 out.append(("E-ENTITY-007", f"$.list.columns[{i}]", {"field": name}))
         for i, name in enumerate(spec.get("filters", [])):
-            if not self._field_ok(entity, name):
+            f = entity.field(name)
+            if f is None or f.type == "json" or (f.computed and not f.get("stored")):
                 out.append(("E-ENTITY-016", f"$.list.filters[{i}]", {"field": name}))
         for part in (spec.get("sort") or "").split(","):
             name = part.lstrip("-")
@@ -141,6 +156,8 @@ class SemanticChecker:
                 if not self.known_entity(rel["target"]):
                     out.append(("E-ENTITY-010", f"{at}.target", {"target": rel["target"]}))
                 continue
+            if rel.get("sort") and not self._field_ok(target, rel["sort"].lstrip("-"), sortable=True):
+                out.append(("E-ENTITY-008", f"{at}.sort", {"field": rel["sort"].lstrip("-")}))
             if rel["kind"] == "has_many":
                 via = target.field(rel["via"])
                 if via is None or via.type != "ref" or via.target != entity.name:
@@ -186,6 +203,18 @@ class SemanticChecker:
     def table_clashes(self) -> list[Problem]:
         out, seen = [], {}
         for entity in self.entities.values():
+            if len(entity.table) > 56:
+                doc = self.docs.get("entity", entity.name)
+                out.append(
+                    problem(
+                        "E-ENTITY-024",
+                        "$.name",
+                        kind="entity",
+                        name=entity.name,
+                        file=doc.file if doc else None,
+                        table=entity.table,
+                    )
+                )
             if entity.table in seen:
                 doc = self.docs.get("entity", entity.name)
                 out.append(
@@ -200,6 +229,34 @@ class SemanticChecker:
                     )
                 )
             seen[entity.table] = entity.name
+        return out
+
+    def physical_clashes(self) -> list[Problem]:
+        """Link tables and indexes are named after tables and columns: two entities must not collide."""
+        if self.physical_names is None:
+            return []
+        owner: dict[str, str] = {}
+        out = []
+        for entity in sorted(self.entities.values(), key=lambda e: e.name):
+            try:
+                names = self.physical_names(entity, self.field_types)
+            except Exception:  # phase B never fails on an odd document; other checks report it
+                continue
+            for physical in names:
+                if physical in owner and owner[physical] != entity.name:
+                    doc = self.docs.get("entity", entity.name)
+                    out.append(
+                        problem(
+                            "E-ENTITY-025",
+                            "$",
+                            kind="entity",
+                            name=entity.name,
+                            file=doc.file if doc else None,
+                            physical=physical,
+                            other=owner[physical],
+                        )
+                    )
+                owner.setdefault(physical, entity.name)
         return out
 
     def required_ref_cycles(self) -> list[Problem]:
@@ -264,6 +321,8 @@ class SemanticChecker:
             for i, name in enumerate(node.get("columns", [])):
                 if target.field(name) is None and name not in SYSTEM_SORTABLE:
                     out.append(("E-FORM-002", f"{path}.columns[{i}]", {"field": name, "entity": target.name}))
+            if node.get("sort") and not self._field_ok(target, node["sort"].lstrip("-"), sortable=True):
+                out.append(("E-ENTITY-008", f"{path}.sort", {"field": node["sort"].lstrip("-")}))
             if "filter" in node:
                 out += self.conditions.check(node["filter"], target, f"{path}.filter", record=entity)
         for i, child in enumerate(node.get("items", [])):

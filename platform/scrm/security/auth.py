@@ -63,7 +63,7 @@ def session_user(user_id: int) -> SessionUser | None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SessionUser | None:
-    if not user_id.isdigit() or len(user_id) > 18:
+    if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 18:
         return None
     return session_user(int(user_id))
 

@@ -27,13 +27,18 @@ def require_login():
         raise Unauthorized(_("Log in or send an API token: Authorization: Bearer <token>."))
 
 
-def json_body() -> dict:
-    """The request body as a JSON object; decimals stay exact."""
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def json_body(decimals: bool = True) -> dict:
+    """The request body as a JSON object. Record data keeps decimals exact; definitions (stored
+    as JSON) take plain numbers. NaN and Infinity are refused."""
     raw = request.get_data(cache=True)
     if not raw:
         raise BadRequest(_("The request needs a JSON body."), [Detail("$", _("Empty body."))], "invalid_json")
     try:
-        body = json.loads(raw, parse_float=Decimal)
+        body = json.loads(raw, parse_float=Decimal if decimals else float, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise BadRequest(
@@ -41,6 +46,12 @@ def json_body() -> dict:
             [Detail("$", _("Invalid JSON."))],
             "invalid_json",
         ) from None
+    if not decimals and _has_infinity(body):
+        raise BadRequest(
+            _("The body is not valid JSON{where}.").format(where=""),
+            [Detail("$", _("Numbers must be finite."))],
+            "invalid_json",
+        )
     if not isinstance(body, dict):
         raise BadRequest(_("The body must be a JSON object."), [Detail("$", _("Expected an object."))], "invalid_json")
     where = _nul_path(body, "$")
@@ -51,6 +62,16 @@ def json_body() -> dict:
             "invalid_character",
         )
     return body
+
+
+def _has_infinity(value) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_has_infinity(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_infinity(v) for v in value)
+    return False
 
 
 def _nul_path(value, path: str) -> str | None:
@@ -149,7 +170,7 @@ def if_match() -> int | None:
     if not header:
         return None
     value = header.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise BadRequest(
             _('If-Match must carry the record version, e.g. "3".'),
             [Detail("If-Match", _("Invalid version."))],

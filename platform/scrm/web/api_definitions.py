@@ -11,7 +11,7 @@ from ..meta import store
 from ..meta.structure import KINDS
 from ..runtime import runtime, snapshot
 from ..security.access import require_designer
-from .api import json_body, require_login
+from .api import if_match, json_body, require_login
 
 bp = Blueprint("definitions_api", __name__, url_prefix="/api/v1/definitions")
 bp.before_request(require_login)
@@ -52,7 +52,7 @@ def get_definition(kind: str, name: str):
     check_kind(kind)
     status = request.args.get("status", "published")
     if request.args.get("version"):
-        if not request.args["version"].isdigit():
+        if not (request.args["version"].isascii() and request.args["version"].isdigit()):
             raise BadRequest(_("version must be a whole number."), [Detail("version", _("Invalid version."))])
         row = store.get_version(kind, name, int(request.args["version"]))
     elif status in (store.PUBLISHED, store.DRAFT):
@@ -71,9 +71,9 @@ def get_definition(kind: str, name: str):
 def save_draft(kind: str, name: str):
     check_kind(kind)
     designer_only()
-    body = json_body()
+    body = json_body(decimals=False)
     row, problems = runtime().definitions.save_draft(
-        kind, name, body, current_user.id, source="api", comment=request.args.get("comment")
+        kind, name, body, current_user.id, source="api", comment=request.args.get("comment"), base_version=if_match()
     )
     return jsonify(
         {
@@ -95,7 +95,7 @@ def discard_draft(kind: str, name: str):
 
 
 def _optional_body() -> dict:
-    return json_body() if request.get_data(cache=True) else {}
+    return json_body(decimals=False) if request.get_data(cache=True) else {}
 
 
 @bp.post("/<kind>/<name>/publish")

@@ -127,6 +127,7 @@ class RelatedList:
     rows: list[Row]
     more_url: str
     new_url: str | None = None
+    note: str = ""
 
 
 @dataclass

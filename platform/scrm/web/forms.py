@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from ..data.records import RecordService
+from ..errors import BadRequest
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import EntityDef, FieldDef, FormDef
@@ -93,9 +94,17 @@ def editable(f: FieldDef, node: dict) -> bool:
 
 
 def parse_submission(
-    svc: RecordService, entity: EntityDef, form: FormDef | None, mode: str, data: MultiDict
+    svc: RecordService,
+    entity: EntityDef,
+    form: FormDef | None,
+    mode: str,
+    data: MultiDict,
+    current: dict | None = None,
 ) -> tuple[dict, dict[str, list[str]]]:
-    """Form fields into canonical values; conversion errors per field name."""
+    """Form fields into canonical values; conversion errors per field name.
+
+    A field whose submitted text is exactly what the form showed for ``current`` is left out, so
+    saving an untouched form never rewrites a value that its display rounds (seconds, tags)."""
     values, errors = {}, {}
     for f, node in placed_fields(entity, form, mode):
         if not editable(f, node):
@@ -104,17 +113,27 @@ def parse_submission(
             continue
         ftype = svc.field_types[f.type]
         submitted = data.getlist(f.name)  # radios, multi-selects and switches send an empty marker first
+        widget = node.get("widget", ftype.widgets[0])
         if ftype.multi:
             raw = [v for v in submitted if v != ""]
-            if len(raw) == 1 and node.get("widget", ftype.widgets[0]) in ("tags", "tag_picker"):
+            if len(raw) == 1 and widget in ("tags", "tag_picker"):
                 raw = raw[0]
         else:
             raw = submitted[-1]
+        if current is not None and f.name in current and _unchanged(ftype, f, raw, current[f.name]):
+            continue
         try:
             values[f.name] = ftype.parse_form(raw, f)
         except ConversionError as exc:
             errors[f.name] = [exc.message]
     return values, errors
+
+
+def _unchanged(ftype, f: FieldDef, raw, value) -> bool:
+    shown = ftype.format_input(value, f)
+    if isinstance(raw, list):
+        return [str(v) for v in (value or [])] == raw or ", ".join(raw) == shown
+    return raw == shown
 
 
 class LayoutBuilder:
@@ -255,9 +274,17 @@ class LayoutBuilder:
             return None
         columns = node.get("columns") or [c for c in _target_columns(target)]
         condition = {"field": rel.via, "op": "eq", "value": self.record["id"]}
-        page = self.svc.list(
-            target.name, filter=condition, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
-        )
+        note = ""
+        try:
+            wanted = {"all": [condition, node["filter"]]} if node.get("filter") else condition
+            page = self.svc.list(
+                target.name, filter=wanted, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
+            )
+        except BadRequest:  # a filter the runtime cannot evaluate yet: show the unfiltered list, say so
+            note = _("The list's filter is not applied (it uses conditions not supported here yet).")
+            page = self.svc.list(
+                target.name, filter=condition, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
+            )
         rows = []
         for r in page.items:
             url = url_for("pages.detail", entity=target.name, record_id=r["id"])
@@ -267,7 +294,7 @@ class LayoutBuilder:
                 if f is None:
                     cells.append(str(r.get(name, "")))
                     continue
-                shown = LayoutBuilder(self.svc, target, "view", r).display(f, r.get(name))
+                shown = LayoutBuilder(self.svc, target, "view", r).display(f, r.get(f.name))
                 cells.append(Markup('<a href="{}">{}</a>').format(url, shown or f"#{r['id']}") if i == 0 else shown)
             rows.append(Row(r["id"], url, Markup("".join(f"<td>{escape(c)}</td>" for c in cells))))
         labels = [text(target.field(c).label) if target.field(c) else c for c in columns]
@@ -279,6 +306,7 @@ class LayoutBuilder:
             rows,
             more,
             url_for("pages.create", entity=target.name, **{rel.via: self.record["id"]}),
+            note,
         )
 
 

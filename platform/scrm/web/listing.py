@@ -20,10 +20,22 @@ NUMERIC = {"integer", "decimal", "money", "percent"}
 MAX_CHOICES = 200
 
 
+def canonical(entity: EntityDef, names) -> list[str]:
+    """Known column names under the fields' current names (a renamed field answers to its old
+    name too), without duplicates."""
+    out: list[str] = []
+    for n in names:
+        f = entity.field(n)
+        name = f.name if f is not None else (n if n in SYSTEM_SORTABLE else None)
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
 def default_columns(entity: EntityDef, svc: RecordService) -> list[str]:
     names = entity.list_spec.get("columns")
     if names:
-        return [n for n in names if entity.field(n) or n in SYSTEM_SORTABLE]
+        return canonical(entity, names)
     title = entity.title_field
     out = [title.name] if title else []
     for f in entity.active_fields:
@@ -40,19 +52,19 @@ def chosen_columns(entity: EntityDef, svc: RecordService) -> list[str]:
         wanted = [c for c in request.args.getlist("cols") if c]
         if len(wanted) == 1 and "," in wanted[0]:
             wanted = wanted[0].split(",")
-        cols = [c for c in wanted if entity.field(c) or c in SYSTEM_SORTABLE][:20]
+        cols = canonical(entity, wanted)[:20]
         if cols:
             session[key] = cols
             return cols
         session.pop(key, None)
-    saved = [c for c in session.get(key, []) if entity.field(c)]
+    saved = canonical(entity, session.get(key, []))
     return saved or default_columns(entity, svc)
 
 
 def filter_fields(entity: EntityDef, svc: RecordService) -> list[FieldDef]:
     names = entity.list_spec.get("filters")
     if names is None:
-        names = [f.name for f in entity.active_fields if f.type in ("enum", "bool")][:4]
+        names = [f.name for f in entity.active_fields if f.type in ("enum", "bool") and not f.computed][:4]
     return [entity.field(n) for n in names if entity.field(n)]
 
 

@@ -267,17 +267,19 @@ def edit(entity: str, record_id: int):
     record = svc.get(entity, check_id(record_id))
     if request.method == "GET":
         return render("form", {"page": form_page(svc, definition, "edit", record)}, entity=entity)
-    values, errors = parse_submission(svc, definition, form, "edit", request.form)
+    values, errors = parse_submission(svc, definition, form, "edit", request.form, record)
     version = request.form.get("_version", "")
     conflict: list[str] = []
     if errors:
         errors = merge_errors(errors, svc.problems(entity, without(values, errors), record_id))
     else:
         try:
-            svc.update(entity, record_id, values, int(version) if version.isdigit() else None)
+            svc.update(entity, record_id, values, int(version) if version.isascii() and version.isdigit() else None)
         except Conflict as exc:
             current = svc.get(entity, record_id)
-            conflict = changed_by_others(svc, definition, record_id, int(version) if version.isdigit() else 0)
+            conflict = changed_by_others(
+                svc, definition, record_id, int(version) if version.isascii() and version.isdigit() else 0
+            )
             errors = {"$": [exc.message]}
             record = current
         except ValidationFailed as exc:
@@ -313,21 +315,24 @@ def validate_field(entity: str, field: str):
         if f.required and value in (None, [], ""):
             errors.append(_("This field is required."))
         elif f.unique and value is not None:
-            record_id = request.form.get("_id", "")
-            other = svc._find_duplicate(
-                svc.tables(definition), {f.column: value}, int(record_id) if record_id.isdigit() else None
-            )
+            other = svc._find_duplicate(svc.tables(definition), {f.column: value}, form_id())
             if other:
                 errors.append(_("Already used by record #{id}.").format(id=other))
     except ConversionError as exc:
         errors.append(exc.message)
     form = snapshot().form_for(definition)
     node = next((n for fd, n in _placed(definition, form) if fd.name == f.name), {"type": "field", "field": f.name})
-    record = {"id": int(request.form["_id"])} if request.form.get("_id", "").isdigit() else {}
+    record = {"id": form_id()} if form_id() else {}
     view = LayoutBuilder(
         svc, definition, "edit" if record else "create", record, request.form, {f.name: errors}
     ).field_view(f, node)
     return render("form", {"field": view}, entity=entity, block="field")
+
+
+def form_id() -> int | None:
+    """The record id a form posts back in ``_id`` (ASCII digits within range), if any."""
+    raw = request.form.get("_id", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 19 else None
 
 
 def _placed(definition, form):
@@ -343,7 +348,7 @@ def delete(entity: str, record_id: int):
     if request.method == "POST":
         version = request.form.get("_version", "")
         try:
-            svc.delete(entity, record_id, int(version) if version.isdigit() else None)
+            svc.delete(entity, record_id, int(version) if version.isascii() and version.isdigit() else None)
         except Conflict as exc:
             error = exc.message
         else:

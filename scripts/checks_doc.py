@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Write docs/checks.md from the problem codes of the checker (run after adding a code)."""
+
+from pathlib import Path
+
+from scrm.meta.problems import CODES
+
+groups = {
+    "E-FILE": "Files",
+    "E-DEF": "Definitions",
+    "W-DEF": "Definitions",
+    "E-SCHEMA": "Structure (phase A, JSON Schema)",
+    "E-ENTITY": "Entities",
+    "W-ENTITY": "Entities",
+    "E-FORM": "Forms",
+    "W-FORM": "Forms",
+    "E-COND": "Conditions",
+    "E-ROLE": "Roles",
+    "E-REF": "References between kinds",
+}
+fixes = {
+    "E-FILE-001": "Fix the JSON syntax at the line and column given.",
+    "E-FILE-002": 'Every definition file holds one JSON object with "kind" and "name".',
+    "E-FILE-003": "Use entity, form, workflow, alert, dashboard or role.",
+    "E-DEF-001": "Rename one of them or delete the copy.",
+    "W-DEF-002": 'Name files after the definition: schemas/entities/customer.json holds "name": "customer".',
+    "E-SCHEMA-001": "Add the property.",
+    "E-SCHEMA-002": "Remove it, or check the spelling (max_lenght → max_length) and that it belongs to this field type or node type.",
+    "E-SCHEMA-003": 'Use the expected JSON type (for example true, not "yes").',
+    "E-SCHEMA-004": "Pick one of the values listed.",
+    "E-SCHEMA-005": "Follow the format described in the message.",
+    "E-SCHEMA-006": "Add items or text.",
+    "E-SCHEMA-007": "Shorten it.",
+    "E-SCHEMA-008": "Use a number in the range shown.",
+    "E-SCHEMA-009": "Follow the rule in the message.",
+    "E-SCHEMA-010": "Remove the duplicate.",
+    "E-SCHEMA-011": "Compare the document with the examples in docs/formats.md.",
+    "E-ENTITY-001": "Give each field its own name.",
+    "E-ENTITY-002": "Ids are stable identities; never reuse one.",
+    "E-ENTITY-003": "Leave column out: the platform picks a free one.",
+    "E-ENTITY-004": "Pick another name; system columns are always present.",
+    "E-ENTITY-005": "Point title_field at an existing field.",
+    "E-ENTITY-006": "Only text-like fields (string, email, phone, id_number, url) are searchable.",
+    "E-ENTITY-007": "List only existing fields (or id, created_at, updated_at).",
+    "E-ENTITY-008": "Sort by a scalar field; tags, texts and json cannot be sorted.",
+    "E-ENTITY-009": "Publish the target entity first, or fix the name.",
+    "E-ENTITY-010": "Publish the target entity first, or fix the name.",
+    "E-ENTITY-011": "A has_many relation names the child's reference field that points back to this entity.",
+    "E-ENTITY-012": "Give a default that the field itself would accept.",
+    "E-ENTITY-013": "Swap min and max.",
+    "E-ENTITY-014": "Fix the regular expression (Python syntax, matched against the whole value).",
+    "E-ENTITY-015": "List each option once.",
+    "E-ENTITY-016": "Use an existing field.",
+    "E-ENTITY-017": "Rename the relation.",
+    "E-ENTITY-018": "Give the entity its own table name.",
+    "E-ENTITY-019": "Make one of the references optional.",
+    "E-ENTITY-020": "Indexes and unique constraints take single-valued fields only.",
+    "E-ENTITY-021": "Scale (decimal places) must fit within precision (all digits).",
+    "E-ENTITY-022": "Pick another entity name.",
+    "E-ENTITY-023": "Leave id and column alone; rename with name.",
+    "E-ENTITY-024": "Give the entity a shorter name, or an explicit table of at most 56 characters.",
+    "E-ENTITY-025": "Rename one of the entities, or give one an explicit table name.",
+    "W-ENTITY-001": "Nothing to fix: the field is deactivated, not deleted; its column and data stay.",
+    "W-ENTITY-002": "Nothing to fix.",
+    "E-FORM-001": "Use a published entity.",
+    "E-FORM-002": "Use a field of the entity.",
+    "E-FORM-003": "Choose a widget listed in the message.",
+    "E-FORM-004": "Place each field once.",
+    "E-FORM-005": "Use a has_many relation of the form's entity.",
+    "E-FORM-006": "Give each layout element its own id.",
+    "E-FORM-007": "Put tab elements inside a tabs element at the top of the layout.",
+    "W-FORM-001": "Remove it from the layout, or reactivate the field.",
+    "E-COND-001": "Use an existing field; dotted paths follow reference fields.",
+    "E-COND-002": "See the operator table in docs/conditions.md.",
+    "E-COND-003": "Write the value as the field expects it (decimals as strings, dates as YYYY-MM-DD).",
+    "E-COND-004": "Use a construct the context supports (docs/conditions.md).",
+    "E-COND-005": "Use is_null to test for missing values.",
+    "E-COND-006": "Split the condition, or name parts with use.",
+    "E-ROLE-001": "Use a published entity or *.",
+    "E-ROLE-002": "Use a field of the entity or *.",
+    "E-REF-001": "Use a published entity.",
+    "E-REF-002": "Use a field of the entity.",
+    "E-REF-003": "Declare the state under states.",
+    "E-REF-004": "Declare the dataset under datasets.",
+}
+out = [
+    "# Definition checks: problem codes",
+    "",
+    "`scrm check`, `scrm sync`, every designer save and every API `PUT /api/v1/definitions/…` run the same two-phase",
+    "checker. Phase A validates the structure against the JSON Schema 2020-12 meta-schema of the kind",
+    "(`platform/scrm/meta/metaschemas/`); phase B checks what a schema cannot see: references between documents,",
+    "field types, duplicates, cycles and conditions. Every problem has a stable code, a place and one sentence:",
+    "",
+    "```",
+    'schemas/entities/customer.json: $.fields[3].type: E-SCHEMA-004 "strng" is not one of the allowed values: …',
+    "```",
+    "",
+    "Codes starting with `W-` are warnings: they are reported but never block a save or publish. Codes are stable:",
+    "a code is never reused for a different problem. Messages are translated (zh_CN by default); the English text is",
+    "below. A test (`tests/test_checker.py`) holds a corpus of broken documents with the code and JSON path each must",
+    "produce, and another fails when a code is missing from this page.",
+    "",
+    "Publishing can also be refused by the migration planner (`E-MIGRATE-*`, see the end of this page).",
+    "",
+]
+current = None
+for code, msg in CODES.items():
+    g = groups[code.rsplit("-", 1)[0]]
+    if g != current:
+        out += ["", f"## {g}", "", "| code | message | how to fix |", "|---|---|---|"]
+        current = g
+    esc = msg.replace("|", "\\|")
+    out.append(f"| `{code}` | {esc} | {fixes.get(code, '')} |")
+out += [
+    "",
+    "## Migration refusals (publishing an entity)",
+    "",
+    "| code | when | how to fix |",
+    "|---|---|---|",
+    "| `E-MIGRATE-001` | a required field without a default is added to a table that holds records | give a default (it is filled in) or make the field optional first |",
+    "| `E-MIGRATE-002` | a field would change between a single value and a list of values, or a reference would change its target | add a new field and copy the data |",
+    "| `E-MIGRATE-003` | a type or validation change where stored values would no longer be valid (the message gives the count and examples with record ids) | fix those records first, or keep the old definition |",
+    "| `E-MIGRATE-004` | a field becomes required while records have no value | fill them, or give the field a default |",
+    "| `E-MIGRATE-005` | a field becomes unique while values are used twice (examples given) | resolve the duplicates first |",
+    "",
+]
+(Path(__file__).resolve().parents[1] / "docs" / "checks.md").write_text("\n".join(out), encoding="utf-8")
