@@ -102,8 +102,8 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-        # SQLite's own lower() folds ASCII only; conditions promise Python's (Unicode) folding
-        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+        # SQLite's lower() folds ASCII only; conditions use this one for non-ASCII searches
+        dbapi_conn.create_function("scrm_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

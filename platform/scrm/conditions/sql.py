@@ -154,13 +154,40 @@ def text_match(col, op: str, value: str, ci: bool) -> sa.ColumnElement[bool]:
     if ci:
         pattern = escape_like(value.lower())
         pattern = {"contains": f"%{pattern}%", "starts_with": f"{pattern}%", "ends_with": f"%{pattern}"}[op]
-        return sa.func.lower(col).like(pattern, escape="\\")
+        folded = UnicodeLower(col) if needs_unicode_folding(value) else sa.func.lower(col)
+        return folded.like(pattern, escape="\\")
     n = len(value)
     if op == "starts_with":
         return sa.func.substr(col, 1, n) == value
     if op == "ends_with":
         return sa.and_(sa.func.length(col) >= n, sa.func.substr(col, sa.func.length(col) - n + 1) == value)
     return _Position(col, sa.literal(value, sa.String())) > 0
+
+
+def needs_unicode_folding(text: str) -> bool:
+    """True when the text has a cased letter outside ASCII (Ä, Ａ, Σ): only then does SQLite's
+    ASCII-only ``lower()`` differ from Python's. Chinese characters are uncased."""
+    return any(not c.isascii() and c.lower() != c.upper() for c in text)
+
+
+class UnicodeLower(sa.sql.functions.GenericFunction):
+    """``lower()`` with Unicode case folding: PostgreSQL's own; on SQLite, whose ``lower()`` folds
+    ASCII only, the ``scrm_lower`` function SCRM registers on every connection (slower, so it is
+    used only when the searched text has cased letters outside ASCII)."""
+
+    type = sa.String()
+    name = "scrm_unicode_lower"
+    inherit_cache = True
+
+
+@compiles(UnicodeLower)
+def _unicode_lower_default(element, compiler, **kw):
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(UnicodeLower, "sqlite")
+def _unicode_lower_sqlite(element, compiler, **kw):
+    return f"scrm_lower({compiler.process(element.clauses, **kw)})"
 
 
 class CodePointOrder(sa.sql.expression.ColumnElement):
