@@ -230,16 +230,7 @@ class DefinitionService:
     def _publish(
         self, pending: list[tuple[Document, store.DefinitionVersion]], user_id: int | None, dry_run: bool = False
     ) -> PublishResult:
-        try:
-            result = self._publish_in_transaction(pending, dry_run)
-        except Exception:
-            db.session.rollback()
-            raise
-        if dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
-        return result
+        return one_transaction(lambda: self._publish_in_transaction(pending, dry_run), dry_run)
 
     def _publish_in_transaction(self, pending, dry_run) -> PublishResult:
         published = self.published_set()
@@ -363,16 +354,7 @@ class DefinitionService:
         _normalised, problems = self.checker.check_set(candidate, previous)
         if has_errors(problems):
             raise problems_failure(problems, _("Other definitions still use this field; nothing was purged."))
-        try:
-            result = self._purge(entity, f, body, user_id)
-        except Exception:
-            db.session.rollback()
-            raise
-        if dry_run:
-            db.session.rollback()
-        else:
-            db.session.commit()
-        return result
+        return one_transaction(lambda: self._purge(entity, f, body, user_id), dry_run)
 
     def _purge(self, entity: EntityDef, f, body: dict, user_id: int | None) -> PurgeResult:
         _metadata, tables = build_all([entity], self.field_types)
@@ -472,6 +454,21 @@ class DefinitionService:
         else:
             db.session.commit()
         return plan.describe(), statements
+
+
+def one_transaction(work, dry_run: bool = False):
+    """Run ``work`` in the session's transaction: all of it is committed, or (on failure, or for a
+    dry run) none of it."""
+    try:
+        result = work()
+    except Exception:
+        db.session.rollback()
+        raise
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return result
 
 
 def _plural(kind: str) -> str:

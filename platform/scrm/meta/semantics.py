@@ -200,32 +200,19 @@ class SemanticChecker:
                     code = "E-ENTITY-016" if entity.field(bare) is None else "E-ENTITY-020"
                     out.append((code, f"$.indexes[{i}].fields[{j}]", {"field": bare}))
 
+    def _entity_problem(self, entity: EntityDef, code: str, path: str, **params) -> Problem:
+        doc = self.docs.get("entity", entity.name)
+        return problem(code, path, kind="entity", name=entity.name, file=doc.file if doc else None, **params)
+
     def table_clashes(self) -> list[Problem]:
         out, seen = [], {}
         for entity in self.entities.values():
             if len(entity.table) > 56:
-                doc = self.docs.get("entity", entity.name)
-                out.append(
-                    problem(
-                        "E-ENTITY-024",
-                        "$.name",
-                        kind="entity",
-                        name=entity.name,
-                        file=doc.file if doc else None,
-                        table=entity.table,
-                    )
-                )
+                out.append(self._entity_problem(entity, "E-ENTITY-024", "$.name", table=entity.table))
             if entity.table in seen:
-                doc = self.docs.get("entity", entity.name)
                 out.append(
-                    problem(
-                        "E-ENTITY-018",
-                        "$.table",
-                        kind="entity",
-                        name=entity.name,
-                        file=doc.file if doc else None,
-                        table=entity.table,
-                        other=seen[entity.table],
+                    self._entity_problem(
+                        entity, "E-ENTITY-018", "$.table", table=entity.table, other=seen[entity.table]
                     )
                 )
             seen[entity.table] = entity.name
@@ -244,17 +231,8 @@ class SemanticChecker:
                 continue
             for physical in names:
                 if physical in owner and owner[physical] != entity.name:
-                    doc = self.docs.get("entity", entity.name)
                     out.append(
-                        problem(
-                            "E-ENTITY-025",
-                            "$",
-                            kind="entity",
-                            name=entity.name,
-                            file=doc.file if doc else None,
-                            physical=physical,
-                            other=owner[physical],
-                        )
+                        self._entity_problem(entity, "E-ENTITY-025", "$", physical=physical, other=owner[physical])
                     )
                 owner.setdefault(physical, entity.name)
         return out
@@ -274,15 +252,9 @@ class SemanticChecker:
                         cycle = frozenset(trail)
                         if cycle not in reported:
                             reported.add(cycle)
-                            doc = self.docs.get("entity", start)
                             out.append(
-                                problem(
-                                    "E-ENTITY-019",
-                                    "$.fields",
-                                    kind="entity",
-                                    name=start,
-                                    file=doc.file if doc else None,
-                                    cycle=" → ".join([*trail, start]),
+                                self._entity_problem(
+                                    self.entities[start], "E-ENTITY-019", "$.fields", cycle=" → ".join([*trail, start])
                                 )
                             )
                     elif nxt not in trail:
