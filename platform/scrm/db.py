@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
@@ -104,6 +107,8 @@ def configure_engine(engine: Engine) -> None:
         cursor.close()
         # SQLite's lower() folds ASCII only; conditions use this one for non-ASCII searches
         dbapi_conn.create_function("scrm_lower", 1, _lower, deterministic=True)
+        # SQLite knows no time zones; conditions read local dates and hours through this one
+        dbapi_conn.create_function("scrm_localtime", 2, _localtime, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -114,6 +119,22 @@ def configure_engine(engine: Engine) -> None:
 
 def _lower(value):
     return value.lower() if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _localtime(value, zone):
+    """A stored UTC timestamp (``YYYY-MM-DD HH:MM:SS[.ffffff]``) as local wall-clock text."""
+    if not isinstance(value, str) or not isinstance(zone, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value).replace(tzinfo=UTC).astimezone(_zone(zone))
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        return None
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def dialect_name() -> str:

@@ -1,14 +1,35 @@
-"""The one condition language: a JSON AST with a SQL back-end and a Python back-end that agree.
+"""The one condition language: a JSON tree with a SQL back-end and a Python back-end that agree.
 
-``docs/conditions.md`` is the grammar. This package holds the AST helpers (:mod:`.ast`), the
-static type check used by the definition checker (:mod:`.check`), the SQLAlchemy Core compiler
-(:mod:`.sql`) and the Python predicate (:mod:`.python`). Both back-ends follow one operator
-table, so NULLs behave the same in both: a comparison with NULL is false, except the
-null-inclusive negative operators (``ne``, ``not_in``, ``not_contains``, ``has_none``).
+``docs/conditions.md`` is the grammar. The pipeline:
+
+1. :mod:`.prepare` resolves, type-checks, converts and desugars the JSON into :mod:`.ir` nodes
+   (once per definition version); the definition checker runs it in collecting mode (:mod:`.check`).
+2. :mod:`.python` compiles the nodes into closures over a record mapping (one record, unsaved
+   form state), with :meth:`~.python.Predicate.explain` for "why did this match".
+3. :mod:`.sql` compiles them into one SQLAlchemy Core expression (lists, batch rules).
+
+Both back-ends take an :class:`~.env.Environment` (``now`` captured once, the time zone, the user,
+parameters) and follow :mod:`.values`, where every operator is defined once.
 """
 
-from .ast import NEGATED, NO_VALUE, ConditionError, deps, measure
-from .python import evaluate
-from .sql import compile_sql
+from .env import Environment, UserContext
+from .ir import Deps, deps
+from .messages import ConditionError
+from .prepare import Preparer, Source
+from .python import OperandValue, Predicate
+from .sql import Compiled, compile_operand, compile_sql
 
-__all__ = ["ConditionError", "NEGATED", "NO_VALUE", "compile_sql", "deps", "evaluate", "measure"]
+__all__ = [
+    "Compiled",
+    "ConditionError",
+    "Deps",
+    "Environment",
+    "OperandValue",
+    "Predicate",
+    "Preparer",
+    "Source",
+    "UserContext",
+    "compile_operand",
+    "compile_sql",
+    "deps",
+]

@@ -1,229 +1,728 @@
-"""Compile a condition to a SQLAlchemy Core boolean expression.
+"""The SQL back-end: a prepared condition compiled to one SQLAlchemy Core boolean expression.
 
-``not`` is pushed down to the leaves (De Morgan); each operator has an explicit negated form,
-and null-inclusive forms add ``OR col IS NULL`` so SQL's three-valued logic never reaches the
-user. Every value is a bind parameter; every column comes from metadata, never from text.
+* ``not`` is pushed down to the leaves (negation normal form). A negated leaf that SQL could find
+  UNKNOWN gets ``OR <operand> IS NULL`` guards for exactly the operands that can be NULL, so
+  SQL's three-valued logic never reaches the user and positive leaves stay plain, index-friendly
+  predicates.
+* Every value is a bind parameter; every column comes from metadata.
+* Numbers are exact on both databases. A number is ``num / (den · 10^scale)`` with ``den``
+  positive (:class:`Num`): SQLite stores decimals as scaled integers, so its ``num`` is that
+  integer; PostgreSQL's NUMERIC is exact, so its ``num`` is the column. Quotients
+  (``div``, ``avg``, ``pct_change``) keep a denominator and comparisons cross-multiply: no
+  division ever happens in SQL, so integer division and float rounding cannot flip a boundary.
+* Paths through references become aliased ``LEFT OUTER JOIN``s (once per path and statement);
+  aggregates become correlated scalar subqueries (one record, or a ``where`` that reads the
+  outer row) or derived tables grouped by the foreign key and joined once (batch).
+* Constant parts (literals, relative times, the user, parameters, the outer record and the old
+  values) are computed in Python with the same functions as the Python back-end; a leaf whose
+  operands are all constant is decided in Python.
+
+:func:`compile_sql` returns a :class:`Compiled`: the ``where`` clause and the joins it needs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
 
-from ..fields import FieldTypes
-from ..i18n import _
-from ..meta.model import EntityDef
-from .ast import MAX_DEPTH, MAX_NODES, NEGATED, ConditionError, measure
-from .resolve import Leaf, resolve_leaf
+from ..fields.sqltypes import ExactDecimal, UTCDateTime
+from . import ir
+from .dialect import CodePointOrder, DaysBetween, IntDiv, UnicodeLower, Wide, date_part, local_date, text_match
+from .env import Environment
+from .python import PythonCompiler, Row, _Pruned
+from .values import leap, number, test
+
+NUMERIC_KINDS = frozenset({"integer", "decimal", "ref"})
+ORDERING = frozenset({"lt", "lte", "gt", "gte"})
+FLIP = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq"}
 
 
-class EntityTables(Protocol):
-    main: sa.Table
-    links: dict[str, sa.Table]  # field id -> link table (multi-valued fields)
+class Pruned(Exception):
+    """A leaf whose parameter has no value: it is left out of its group."""
+
+
+# -- SQL values ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Num:
+    """An exact number ``num / (den · 10^scale)``; ``den`` is positive, or None for 1."""
+
+    num: Any
+    den: Any = None
+    scale: int = 0
+    nullable: bool = True
+    whole: bool = True  # ``num`` is always a whole number
+
+    def null(self):
+        tests = [self.num.is_(None)]
+        if self.den is not None:
+            tests.append(self.den.is_(None))
+        return sa.or_(*tests) if len(tests) > 1 else tests[0]
+
+
+@dataclass(frozen=True)
+class Val:
+    """Any other scalar: text, bool, date, datetime."""
+
+    expr: Any
+    kind: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class SetVal:
+    """A multi-valued field: one row per value in a link table."""
+
+    link: sa.Table
+    owner: Any  # the owning row's id
+
+
+@dataclass(frozen=True)
+class Known:
+    """A value known before the query runs."""
+
+    value: Any
+    kind: str | None
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class Compiled:
+    where: sa.ColumnElement[bool]
+    joins: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def apply(self, stmt: sa.Select) -> sa.Select:
+        """``stmt`` with the outer joins the condition needs, filtered by it."""
+        for target, on in self.joins:
+            stmt = stmt.outerjoin(target, on)
+        return stmt.where(self.where)
+
+
+@dataclass(eq=False)
+class Scope:
+    entity: Any
+    table: Any
+    joins: list
+    parent: Scope | None = None
+    paths: dict = field(default_factory=dict)  # (step ids …) -> alias
+
+
+class SqlCompiler:
+    def __init__(self, tables: Mapping[str, Any], env: Environment, dialect: str, *, batch: bool = True):
+        self.tables = tables
+        self.env = env
+        self.dialect = dialect
+        self.batch = batch
+        self.python = PythonCompiler()
+        self._names = 0
+        self._aggs: dict[tuple[int, int], Any] = {}
+
+    def name(self, prefix: str) -> str:
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    # -- conditions -----------------------------------------------------------------------------
+    def condition(self, n: ir.Node, scope: Scope, neg: bool = False) -> sa.ColumnElement[bool] | None:
+        if isinstance(n, ir.Const):
+            return sa.true() if n.value != neg else sa.false()
+        if isinstance(n, ir.Not):
+            return self.condition(n.item, scope, not neg)
+        if isinstance(n, ir.All | ir.AnyOf):
+            parts = [p for p in (self.condition(i, scope, neg) for i in n.items) if p is not None]
+            if not parts:
+                return None
+            conjunction = isinstance(n, ir.All) != neg
+            return sa.and_(*parts) if conjunction else sa.or_(*parts)
+        try:
+            left = self.operand(n.left, scope)
+            args = tuple(self.operand(a, scope) if a is not None else Known(None, None) for a in n.args)
+        except Pruned:
+            return None
+        if isinstance(left, Known) and all(isinstance(a, Known) for a in args):
+            decided = test(n.op, left.value, tuple(a.value for a in args), ci=n.ci, tz=self.env.tz)
+            return sa.true() if decided != neg else sa.false()
+        expr, unknown = self.leaf(n, left, args)
+        if not neg:
+            return expr
+        return sa.or_(sa.not_(expr), unknown) if unknown is not None else sa.not_(expr)
+
+    def leaf(self, n: ir.Cmp, a, args) -> tuple[Any, Any]:
+        """(the positive test, an expression true where SQL would find the test UNKNOWN)."""
+        op = n.op
+        match op:
+            case "is_null":
+                if isinstance(a, SetVal):
+                    return sa.false(), None
+                return (a.null() if isinstance(a, Num) else a.expr.is_(None)), None
+            case "is_empty":
+                if isinstance(a, SetVal):
+                    return sa.not_(sa.exists(self._members(a))), None
+                if isinstance(a, Val) and a.kind == "string":
+                    return sa.or_(a.expr.is_(None), a.expr == sa.literal("", sa.String())), None
+                return (a.null() if isinstance(a, Num) else a.expr.is_(None)), None
+            case "has_any" | "has_all":
+                return self._set_test(op, a, args[0].value), None
+            case "in":
+                return self._in(a, args[0].value), _unknown(a)
+            case "contains" | "starts_with" | "ends_with":
+                value = args[0].value
+                if value is None:
+                    return sa.false(), None
+                return text_match(a.expr, op, value, n.ci), _unknown(a)
+            case "in_period":
+                lo, hi = args[0].value, args[1].value
+                parts = []
+                if lo is not None:
+                    parts.append(a.expr >= bind(lo, a.kind))
+                if hi is not None:
+                    parts.append(a.expr < bind(hi, a.kind))
+                if not parts:
+                    return a.expr.is_not(None), None
+                return sa.and_(*parts), _unknown(a)
+            case "anniversary_is":
+                target = args[0].value
+                if target is None:
+                    return sa.false(), None
+                day = local_date(a.expr, a.kind, self.env.tz.key)
+                month_of, day_of = date_part("month", day, "date", ""), date_part("day", day, "date", "")
+                target = target if not hasattr(target, "date") else target.astimezone(self.env.tz).date()
+                if (target.month, target.day) == (2, 28) and not leap(target.year):
+                    return sa.and_(month_of == 2, day_of.in_([28, 29])), _unknown(a)
+                return sa.and_(month_of == target.month, day_of == target.day), _unknown(a)
+            case "between":
+                lo, hi = args
+                if any(isinstance(x, Known) and x.value is None for x in (lo, hi)):
+                    return sa.false(), None
+                expr = sa.and_(self.compare("gte", a, lo), self.compare("lte", a, hi))
+                return expr, _unknown(a, lo, hi)
+        b = args[0]
+        if isinstance(b, Known) and b.value is None:
+            return sa.false(), None
+        return self.compare(op, a, b), _unknown(a, b)
+
+    # -- comparisons ----------------------------------------------------------------------------
+    def compare(self, op: str, a, b) -> sa.ColumnElement[bool]:
+        if isinstance(a, Known) and not isinstance(b, Known):
+            a, b, op = b, a, FLIP[op]
+        if isinstance(a, Num) or (isinstance(b, Num) and not isinstance(a, Val)):
+            return self._compare_numbers(op, self.num(a), b)
+        left = a.expr
+        right = bind(b.value, a.kind, left) if isinstance(b, Known) else b.expr
+        if a.kind == "string" and op in ORDERING:
+            left = CodePointOrder(left)
+            right = CodePointOrder(right) if not isinstance(b, Known) else right
+        return _apply(op, left, right)
+
+    def _compare_numbers(self, op: str, a: Num, b) -> sa.ColumnElement[bool]:
+        if isinstance(b, Known) and a.den is None:
+            threshold = Fraction(number(b.value)) * 10**a.scale
+            if threshold.denominator == 1:
+                return _apply(op, a.num, sa.literal(int(threshold), sa.BigInteger()))
+            if not a.whole and _terminates(threshold):
+                return _apply(op, a.num, sa.literal(_decimal(threshold), sa.Numeric()))
+            if a.whole:  # a whole number against a fraction: round the threshold the right way
+                floor = threshold.numerator // threshold.denominator
+                match op:
+                    case "eq":
+                        return sa.false()
+                    case "gt" | "lte":
+                        return _apply(op, a.num, sa.literal(floor, sa.BigInteger()))
+                    case "gte" | "lt":
+                        return _apply(op, a.num, sa.literal(floor + 1, sa.BigInteger()))
+        b = self.num(b)
+        top = max(a.scale, b.scale)
+        left = _times(a.num, b.den, 10 ** (top - a.scale))
+        right = _times(b.num, a.den, 10 ** (top - b.scale))
+        return _apply(op, left, right)
+
+    def _in(self, a, values) -> sa.ColumnElement[bool]:
+        values = tuple(v for v in values or () if v is not None)
+        if not values:
+            return sa.false()
+        if isinstance(a, Num):
+            if a.den is not None:
+                return sa.or_(*[self._compare_numbers("eq", a, Known(v, "decimal")) for v in values])
+            wanted = []
+            for v in values:
+                t = Fraction(number(v)) * 10**a.scale
+                if t.denominator == 1:
+                    wanted.append(int(t))
+                elif not a.whole and _terminates(t):
+                    wanted.append(_decimal(t))
+            if not wanted:
+                return sa.false()
+            kind = sa.BigInteger() if all(isinstance(w, int) for w in wanted) else sa.Numeric()
+            return a.num.in_([sa.literal(w, kind) for w in dict.fromkeys(wanted)])
+        return a.expr.in_([bind(v, a.kind, a.expr) for v in values])
+
+    def _members(self, s: SetVal):
+        return sa.select(s.link.c.record_id).where(s.link.c.record_id == s.owner)
+
+    def _set_test(self, op: str, a: SetVal, wanted) -> sa.ColumnElement[bool]:
+        wanted = sorted(set(wanted or ()))
+        if op == "has_all" and not wanted:
+            return sa.true()
+        if not wanted:
+            return sa.false()
+        matching = self._members(a).where(a.link.c.value.in_([sa.literal(w, sa.String()) for w in wanted]))
+        if op == "has_any":
+            return sa.exists(matching)
+        count = (
+            sa.select(sa.func.count(sa.distinct(a.link.c.value)))
+            .where(a.link.c.record_id == a.owner, a.link.c.value.in_([sa.literal(w, sa.String()) for w in wanted]))
+            .scalar_subquery()
+        )
+        return count == len(wanted)
+
+    # -- operands -------------------------------------------------------------------------------
+    def operand(self, o: ir.Operand, scope: Scope):
+        if ir.is_constant(o):
+            try:
+                return Known(self.python.operand(o)(Row({}), self.env), o.kind)
+            except _Pruned:
+                raise Pruned from None
+        if isinstance(o, ir.Field):
+            return self._field(o, scope)
+        if isinstance(o, ir.Agg):
+            return self._agg(o, scope)
+        return self._calc(o, scope)
+
+    def num(self, v) -> Num:
+        if isinstance(v, Num):
+            return v
+        if isinstance(v, Known):
+            if v.value is None:
+                return Num(sa.null(), None, 0, True)
+            f = Fraction(number(v.value))
+            den = sa.literal(f.denominator, sa.BigInteger()) if f.denominator != 1 else None
+            return Num(sa.literal(f.numerator, sa.BigInteger()), den, 0, False)
+        raise TypeError(f"not a number: {v!r}")
+
+    def column(self, table, f, kind: str, nullable: bool):
+        col = table.c[f.column]
+        if kind in NUMERIC_KINDS:
+            ftype_scale = getattr(col.type, "scale", None) if isinstance(col.type, ExactDecimal) else None
+            if ftype_scale is not None:
+                if self.dialect == "sqlite":
+                    return Num(sa.type_coerce(col, sa.BigInteger()), None, ftype_scale, nullable, True)
+                return Num(sa.type_coerce(col, sa.Numeric()), None, 0, nullable, False)
+            return Num(col, None, 0, nullable, True)
+        return Val(col, kind, nullable)
+
+    def _field(self, o: ir.Field, scope: Scope):
+        base = scope if o.scope == "field" else scope.parent
+        table, key = base.table, ()
+        for step, owner in zip(o.steps[:-1], o.entities[1:], strict=False):
+            key += (step.id,)
+            alias = base.paths.get(key)
+            if alias is None:
+                alias = self.tables[owner.name].main.alias(self.name("p"))
+                on = sa.and_(alias.c.id == table.c[step.column], alias.c.deleted_at.is_(None))
+                base.joins.append((alias, on))
+                base.paths[key] = alias
+            table = alias
+        last = o.last
+        if o.computed is not None:
+            inner = Scope(o.owner, table, base.joins, None, {})
+            value = self.operand(o.computed, inner)
+            if o.digits is not None and not isinstance(value, Known):
+                value = self._round(self.num(value), o.digits)
+            return value
+        if o.kind == "set":
+            return SetVal(self.tables[o.owner.name].links[last.id], table.c.id)
+        nullable = len(o.steps) > 1 or table.c[last.column].nullable
+        return self.column(table, last, o.kind, nullable)
+
+    # -- functions ------------------------------------------------------------------------------
+    def _calc(self, o: ir.Calc, scope: Scope):
+        args = [self.operand(a, scope) for a in o.args]
+        fn = o.fn
+        if fn in ("add", "sub"):
+            a, b = self.num(args[0]), self.num(args[1])
+            top = max(a.scale, b.scale)
+            left = _times(a.num, b.den, 10 ** (top - a.scale))
+            right = _times(b.num, a.den, 10 ** (top - b.scale))
+            num = left + right if fn == "add" else left - right
+            return Num(num, _product(a.den, b.den), top, a.nullable or b.nullable, a.whole and b.whole)
+        if fn == "mul":
+            a, b = self.num(args[0]), self.num(args[1])
+            return Num(
+                Wide(a.num) * b.num, _product(a.den, b.den), a.scale + b.scale, a.nullable or b.nullable,
+                a.whole and b.whole,
+            )
+        if fn == "neg":
+            a = self.num(args[0])
+            return Num(-a.num, a.den, a.scale, a.nullable, a.whole)
+        if fn == "abs":
+            a = self.num(args[0])
+            return Num(sa.func.abs(a.num), a.den, a.scale, a.nullable, a.whole)
+        if fn == "div":
+            return self._divide(self.num(args[0]), self.num(args[1]), positive_only=False)
+        if fn == "pct_change":
+            a, b = self.num(args[0]), self.num(args[1])
+            top = max(a.scale, b.scale)
+            change = Num(
+                _times(b.num, a.den, 10 ** (top - b.scale)) - _times(a.num, b.den, 10 ** (top - a.scale)),
+                _product(a.den, b.den), top, True, a.whole and b.whole,
+            )
+            return self._divide(change, a, positive_only=True)
+        if fn == "round":
+            return self._round(self.num(args[0]), o.digits)
+        if fn == "coalesce":
+            return self._coalesce(o, args)
+        tz = self.env.tz.key
+        if fn == "days_between":
+            a, b = (self._temporal(x) for x in args)
+            return Num(DaysBetween(local_date(a.expr, a.kind, tz), local_date(b.expr, b.kind, tz)), None, 0, True)
+        if fn == "years_between":
+            a, b = (self._temporal(x) for x in args)
+            da, db = local_date(a.expr, a.kind, tz), local_date(b.expr, b.kind, tz)
+            ya, yb = date_part("year", da, "date", tz), date_part("year", db, "date", tz)
+            ma = date_part("month", da, "date", tz) * 100 + date_part("day", da, "date", tz)
+            mb = date_part("month", db, "date", tz) * 100 + date_part("day", db, "date", tz)
+            return Num(yb - ya - sa.case((mb < ma, 1), else_=0), None, 0, True)
+        if fn == "date_part":
+            a = self._temporal(args[0])
+            return Num(date_part(o.part, a.expr, a.kind, tz), None, 0, True)
+        if fn == "lower":
+            a = self._text(args[0])
+            return Val(UnicodeLower(a.expr), "string", a.nullable)
+        if fn == "concat":
+            parts = [sa.func.coalesce(self._text(x).expr, sa.literal("", sa.String())) for x in args]
+            joined = parts[0]
+            for p in parts[1:]:
+                joined = joined.concat(p)
+            return Val(joined, "string", False)
+        raise ValueError(f"unknown function {fn!r}")
+
+    def _divide(self, a: Num, b: Num, *, positive_only: bool) -> Num:
+        """``a / b`` as a fraction with a positive denominator; NULL where ``b`` is 0 (or, for
+        ``pct_change``, not positive)."""
+        top = _times(a.num, b.den, 10**b.scale)
+        if positive_only:
+            den = _product(a.den, sa.case((b.num > 0, b.num), else_=sa.null()))
+            return Num(top, den, a.scale, True, a.whole and b.whole)
+        sign = sa.case((b.num < 0, -1), else_=1)
+        den = _product(a.den, sa.func.nullif(sa.func.abs(b.num), 0))
+        return Num(Wide(top) * sign, den, a.scale, True, a.whole and b.whole)
+
+    def _round(self, x: Num, digits: int) -> Num:
+        """Half away from zero: ``sign(N) · ⌊(2|N| + D) / 2D⌋`` for ``x · 10^digits = N / D``."""
+        if x.den is None and x.whole and digits >= x.scale:
+            return Num(_times(x.num, None, 10 ** (digits - x.scale)), None, digits, x.nullable, True)
+        if digits >= x.scale:
+            n, d = _times(x.num, None, 10 ** (digits - x.scale)), x.den
+        else:
+            n, d = x.num, _product(x.den, sa.literal(10 ** (x.scale - digits), sa.BigInteger()))
+        d = d if d is not None else sa.literal(1, sa.BigInteger())
+        magnitude = IntDiv(Wide(sa.func.abs(n)) * 2 + d, Wide(d) * 2)
+        return Num(sa.case((n < 0, -magnitude), else_=magnitude), None, digits, x.nullable, True)
+
+    def _coalesce(self, o: ir.Calc, args: list):
+        if o.kind in NUMERIC_KINDS:
+            nums = [self.num(a) for a in args]
+            top = max(n.scale for n in nums)
+            with_den = any(n.den is not None for n in nums)
+            num_cases, den_cases = [], []
+            for n in nums:
+                present = sa.not_(n.null()) if not (isinstance(n.num, sa.sql.elements.Null)) else sa.false()
+                num_cases.append((present, _times(n.num, None, 10 ** (top - n.scale))))
+                if with_den:
+                    den_cases.append((present, n.den if n.den is not None else sa.literal(1, sa.BigInteger())))
+            num = sa.case(*num_cases, else_=sa.null())
+            den = sa.case(*den_cases, else_=sa.null()) if with_den else None
+            return Num(num, den, top, all(n.nullable for n in nums), all(n.whole for n in nums))
+        vals = [a if isinstance(a, Val) else Val(bind(a.value, o.kind), o.kind, a.value is None) for a in args]
+        return Val(sa.func.coalesce(*[v.expr for v in vals]), o.kind, all(v.nullable for v in vals))
+
+    def _temporal(self, v) -> Val:
+        if isinstance(v, Known):
+            kind = "datetime" if hasattr(v.value, "hour") else "date"
+            return Val(bind(v.value, kind), kind, v.value is None)
+        return v
+
+    def _text(self, v) -> Val:
+        if isinstance(v, Known):
+            return Val(sa.literal(v.value, sa.String()), "string", v.value is None)
+        return v
+
+    # -- aggregates -----------------------------------------------------------------------------
+    def _agg(self, o: ir.Agg, scope: Scope):
+        key = (id(o), id(scope.table))
+        if key in self._aggs:
+            return self._aggs[key]
+        child = self.tables[o.child.name].main.alias(self.name("c"))
+        inner = Scope(o.child, child, [], scope)
+        conds = [child.c.deleted_at.is_(None)]
+        if o.window is not None:
+            moment = self._field(o.window.field, inner)
+            for end, op in ((o.window.start, "gte"), (o.window.end, "lt")):
+                if end is not None:
+                    conds.append(_apply(op, moment.expr, bind(self.operand(end, inner).value, moment.kind)))
+        if o.where is not None:
+            clause = self.condition(o.where, inner)
+            if clause is not None:
+                conds.append(clause)
+        of = self._field(o.of, inner) if o.of is not None else None
+        order = self._field(o.order, inner) if o.order is not None else None
+        fk = child.c[o.via.column]
+        source = child
+        for target, on in inner.joins:
+            source = source.outerjoin(target, on)
+        if self.batch and not o.uses_record:
+            value = self._grouped(o, scope, source, fk, conds, of, order, child)
+        else:
+            value = self._correlated(o, scope, source, fk, conds, of, order, child)
+        self._aggs[key] = value
+        return value
+
+    def _correlated(self, o, scope, source, fk, conds, of, order, child):
+        where = [fk == scope.table.c.id, *conds]
+
+        def sub(*cols):
+            return sa.select(*cols).select_from(source).where(*where)
+
+        ov = _of_expr(of)
+        match o.fn:
+            case "exists":
+                return Val(sa.exists(sub(sa.literal(1))), "bool", False)
+            case "count":
+                counted = sa.func.count() if of is None else sa.func.count(ov)
+                return Num(sub(counted).scalar_subquery(), None, 0, False)
+            case "count_distinct":
+                return Num(sub(sa.func.count(sa.distinct(ov))).scalar_subquery(), None, 0, False)
+            case "sum":
+                total = sa.func.coalesce(sub(sa.func.sum(ov)).scalar_subquery(), 0)
+                return Num(total, None, of.scale, False, of.whole)
+            case "avg":
+                total = sub(sa.func.sum(ov)).scalar_subquery()
+                count = sa.func.nullif(sub(sa.func.count(ov)).scalar_subquery(), 0)
+                return Num(total, count, of.scale, True, of.whole)
+            case "min" | "max":
+                fn = sa.func.min if o.fn == "min" else sa.func.max
+                return _like(of, sub(fn(_ordered(of))).scalar_subquery())
+            case "first" | "last":
+                ordering = _order_clauses(o.fn, order, child)
+                picked = (
+                    sa.select(ov).select_from(source).where(*where, _of_expr(order).is_not(None))
+                    .order_by(*ordering).limit(1).scalar_subquery()
+                )
+                return _like(of, picked)
+        raise ValueError(f"unknown aggregate {o.fn!r}")
+
+    def _grouped(self, o, scope, source, fk, conds, of, order, child):
+        ov = _of_expr(of)
+        name = self.name("a")
+        if o.fn in ("first", "last"):
+            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
+            ranked = (
+                sa.select(fk.label("k"), ov.label("v"), rank.label("rn")).select_from(source)
+                .where(*conds, fk.is_not(None), _of_expr(order).is_not(None)).subquery(f"{name}r")
+            )
+            derived = sa.select(ranked.c.k, ranked.c.v).where(ranked.c.rn == 1).subquery(name)
+            scope.joins.append((derived, derived.c.k == scope.table.c.id))
+            return _like(of, derived.c.v)
+        cols = [fk.label("k")]
+        match o.fn:
+            case "exists" | "count":
+                cols.append((sa.func.count() if of is None else sa.func.count(ov)).label("v"))
+            case "count_distinct":
+                cols.append(sa.func.count(sa.distinct(ov)).label("v"))
+            case "sum":
+                cols.append(sa.func.sum(ov).label("v"))
+            case "avg":
+                cols += [sa.func.sum(ov).label("v"), sa.func.count(ov).label("n")]
+            case "min" | "max":
+                fn = sa.func.min if o.fn == "min" else sa.func.max
+                cols.append(fn(_ordered(of)).label("v"))
+        derived = (
+            sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
+        )
+        scope.joins.append((derived, derived.c.k == scope.table.c.id))
+        match o.fn:
+            case "exists":
+                return Val(derived.c.k.is_not(None), "bool", False)
+            case "count" | "count_distinct":
+                return Num(sa.func.coalesce(derived.c.v, 0), None, 0, False)
+            case "sum":
+                return Num(sa.func.coalesce(derived.c.v, 0), None, of.scale, False, of.whole)
+            case "avg":
+                return Num(derived.c.v, sa.func.nullif(derived.c.n, 0), of.scale, True, of.whole)
+        return _like(of, derived.c.v)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _unknown(*values) -> Any:
+    tests = []
+    for v in values:
+        if isinstance(v, Num) and v.nullable:
+            tests.append(v.null())
+        elif isinstance(v, Val) and v.nullable:
+            tests.append(v.expr.is_(None))
+    if not tests:
+        return None
+    return sa.or_(*tests) if len(tests) > 1 else tests[0]
+
+
+def _apply(op: str, left, right) -> sa.ColumnElement[bool]:
+    match op:
+        case "eq":
+            return left == right
+        case "lt":
+            return left < right
+        case "lte":
+            return left <= right
+        case "gt":
+            return left > right
+        case "gte":
+            return left >= right
+    raise ValueError(op)
+
+
+def _times(expr, den, factor: int):
+    """``expr · den · factor``, skipping the factors that are 1."""
+    out = expr
+    if den is not None:
+        out = Wide(out) * den
+    if factor != 1:
+        out = Wide(out) * sa.literal(factor, sa.BigInteger())
+    return out
+
+
+def _product(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return Wide(a) * b
+
+
+def _terminates(f: Fraction) -> bool:
+    den = f.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    return den == 1
+
+
+def _decimal(f: Fraction) -> Decimal:
+    return Decimal(f.numerator) / Decimal(f.denominator)
+
+
+def _of_expr(v):
+    if v is None:
+        return None
+    return v.num if isinstance(v, Num) else v.expr
+
+
+def _ordered(v):
+    """An aggregate argument whose order is the code-point order for texts."""
+    if isinstance(v, Val) and v.kind == "string":
+        return CodePointOrder(v.expr)
+    return _of_expr(v)
+
+
+def _like(template, expr):
+    """A value of the same shape as ``template`` (a column aggregated by min, max, first …)."""
+    if isinstance(template, Num):
+        return Num(expr, None, template.scale, True, template.whole)
+    return Val(expr, template.kind, True)
+
+
+def _order_clauses(fn: str, order, child) -> list:
+    key = _ordered(order)
+    if fn == "first":
+        return [key.asc(), child.c.id.asc()]
+    return [key.desc(), child.c.id.desc()]
+
+
+def bind(value: Any, kind: str | None, like=None):
+    """A constant as a typed bind parameter (``like``: the column it is compared with)."""
+    if like is not None and isinstance(getattr(like, "type", None), sa.Date | UTCDateTime | sa.Boolean | sa.String):
+        return sa.literal(value, like.type)
+    if kind == "date" or (isinstance(value, date) and not hasattr(value, "hour")):
+        return sa.literal(value, sa.Date())
+    if kind == "datetime" or hasattr(value, "hour"):
+        return sa.literal(value, UTCDateTime())
+    if kind == "bool":
+        return sa.literal(value, sa.Boolean())
+    return sa.literal(value, sa.String())
 
 
 def compile_sql(
-    cond: dict | None, entity: EntityDef, tables: EntityTables, field_types: FieldTypes, path: str = "$"
-) -> sa.ColumnElement[bool]:
-    if not cond:
-        return sa.true()
-    depth, nodes = measure(cond)
-    if depth > MAX_DEPTH or nodes > MAX_NODES:
-        raise ConditionError(
-            _("The condition is too deep or too large (at most {depth} levels and {nodes} nodes).").format(
-                depth=MAX_DEPTH, nodes=MAX_NODES
-            ),
-            path,
-            "E-COND-006",
-        )
-    return _Compiler(entity, tables, field_types).node(cond, False, path)
+    node: ir.Node | None,
+    entity,
+    tables: Mapping[str, Any],
+    env: Environment,
+    dialect: str,
+    *,
+    batch: bool = True,
+    table=None,
+) -> Compiled:
+    """The condition as a WHERE clause over ``entity``'s table (or ``table``, an alias of it)."""
+    scope = Scope(entity, table if table is not None else tables[entity.name].main, [])
+    if node is None:
+        return Compiled(sa.true(), [])
+    where = SqlCompiler(tables, env, dialect, batch=batch).condition(node, scope)
+    return Compiled(where if where is not None else sa.true(), scope.joins)
 
 
-class _Compiler:
-    def __init__(self, entity: EntityDef, tables: EntityTables, field_types: FieldTypes):
-        self.entity = entity
-        self.tables = tables
-        self.field_types = field_types
-
-    def node(self, node: Any, neg: bool, path: str) -> sa.ColumnElement[bool]:
-        if not isinstance(node, dict):
-            raise ConditionError(_("A condition must be an object."), path, "E-SCHEMA-003")
-        for key, combine, dual in (("all", sa.and_, sa.or_), ("any", sa.or_, sa.and_)):
-            if key in node:
-                items = node[key]
-                if not isinstance(items, list) or not items:
-                    raise ConditionError(
-                        _("{key} needs a non-empty list of conditions.").format(key=key), path, "E-SCHEMA-006"
-                    )
-                parts = [self.node(c, neg, f"{path}.{key}[{i}]") for i, c in enumerate(items)]
-                return (dual if neg else combine)(*parts)
-        if "not" in node:
-            return self.node(node["not"], not neg, f"{path}.not")
-        if "use" in node:
-            raise ConditionError(_("{construct} is not supported in this context yet.").format(construct="use"), path)
-        return self.leaf(resolve_leaf(node, self.entity, self.field_types, path), neg)
-
-    def leaf(self, leaf: Leaf, neg: bool) -> sa.ColumnElement[bool]:
-        op = leaf.op
-        guard = False
-        if neg and op in NEGATED:
-            # a negated comparison is true on NULL (not (x >= 5) holds when x is NULL)
-            guard = op in ("lt", "lte", "gt", "gte")
-            op, neg = NEGATED[op], False
-        if leaf.ftype.multi:
-            expr = self.set_op(leaf, op)
-            return sa.not_(expr) if neg else expr
-        col = self.tables.main.c[leaf.field.column]
-        expr = self.scalar_op(leaf, op, col)
-        if neg:  # operators without a named negation: NOT plus a NULL guard
-            return sa.or_(sa.not_(expr), col.is_(None))
-        return sa.or_(expr, col.is_(None)) if guard else expr
-
-    def scalar_op(self, leaf: Leaf, op: str, col) -> sa.ColumnElement[bool]:
-        v = leaf.value
-        if op in ("lt", "lte", "gt", "gte", "between") and leaf.ftype.value_kind == "string":
-            col = CodePointOrder(col)  # compare texts by code point, as Python does, whatever the collation
-        match op:
-            case "eq":
-                return col == v
-            case "ne":
-                return sa.or_(col != v, col.is_(None))
-            case "lt":
-                return col < v
-            case "lte":
-                return col <= v
-            case "gt":
-                return col > v
-            case "gte":
-                return col >= v
-            case "between":
-                return col.between(v[0], v[1])
-            case "in":
-                return col.in_(v)
-            case "not_in":
-                return sa.or_(col.not_in(v), col.is_(None))
-            case "is_null":
-                return col.is_(None)
-            case "is_not_null":
-                return col.is_not(None)
-            case "is_empty":
-                return sa.or_(col.is_(None), col == "") if leaf.ftype.searchable else col.is_(None)
-            case "is_not_empty":
-                return sa.and_(col.is_not(None), col != "") if leaf.ftype.searchable else col.is_not(None)
-            case "contains" | "starts_with" | "ends_with":
-                return text_match(col, op, v, leaf.ci)
-            case "not_contains":
-                return sa.or_(sa.not_(text_match(col, "contains", v, leaf.ci)), col.is_(None))
-        raise ConditionError(_("{construct} is not supported in this context yet.").format(construct=op), leaf.path)
-
-    def set_op(self, leaf: Leaf, op: str) -> sa.ColumnElement[bool]:
-        link = self.tables.links[leaf.field.id]
-        owner = self.tables.main.c.id
-        members = sa.select(link.c.record_id).where(link.c.record_id == owner)
-        match op:
-            case "has_any":
-                return sa.exists(members.where(link.c.value.in_(leaf.value)))
-            case "has_none":
-                return sa.not_(sa.exists(members.where(link.c.value.in_(leaf.value))))
-            case "has_all":
-                wanted = set(leaf.value)
-                if not wanted:
-                    return sa.true()
-                count = (
-                    sa.select(sa.func.count())
-                    .select_from(link)
-                    .where(link.c.record_id == owner, link.c.value.in_(wanted))
-                    .scalar_subquery()
-                )
-                return count == len(wanted)
-            case "is_empty":
-                return sa.not_(sa.exists(members))
-            case "is_not_empty":
-                return sa.exists(members)
-        raise ConditionError(_("{construct} is not supported in this context yet.").format(construct=op), leaf.path)
+def compile_operand(
+    operand: ir.Operand, entity, tables: Mapping[str, Any], env: Environment, dialect: str, *, table=None
+) -> tuple[Any, list]:
+    """A computed value as a typed column expression for a SELECT, and the joins it needs."""
+    scope = Scope(entity, table if table is not None else tables[entity.name].main, [])
+    compiler = SqlCompiler(tables, env, dialect)
+    value = compiler.operand(operand, scope)
+    return typed(value, dialect), scope.joins
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def typed(value, dialect: str):
+    """A SQL value as one column whose result processor gives the Python value."""
+    if isinstance(value, Known):
+        if isinstance(value.value, int | Decimal | Fraction):
+            return sa.literal(value.value if not isinstance(value.value, Fraction) else _decimal(value.value))
+        return bind(value.value, value.kind)
+    if isinstance(value, Val):
+        return value.expr
+    if isinstance(value, SetVal):
+        raise TypeError("a multi-valued field is not a column")
+    if value.den is not None:
+        raise TypeError("a quotient needs rounding before it is selected")
+    if dialect == "sqlite" and value.scale:
+        return sa.type_coerce(value.num, ExactDecimal(38, value.scale))
+    if dialect == "sqlite" or value.whole:
+        return sa.type_coerce(value.num, sa.BigInteger()) if not value.scale else value.num
+    return sa.type_coerce(value.num, sa.Numeric())
 
 
-def text_match(col, op: str, value: str, ci: bool) -> sa.ColumnElement[bool]:
-    """Case-insensitive by default (``lower`` on both sides); ``ci: false`` compares exactly."""
-    if ci:
-        pattern = escape_like(value.lower())
-        pattern = {"contains": f"%{pattern}%", "starts_with": f"{pattern}%", "ends_with": f"%{pattern}"}[op]
-        folded = UnicodeLower(col) if needs_unicode_folding(value) else sa.func.lower(col)
-        return folded.like(pattern, escape="\\")
-    n = len(value)
-    if op == "starts_with":
-        return sa.func.substr(col, 1, n) == value
-    if op == "ends_with":
-        return sa.and_(sa.func.length(col) >= n, sa.func.substr(col, sa.func.length(col) - n + 1) == value)
-    return _Position(col, sa.literal(value, sa.String())) > 0
+def aggregate_value(agg: ir.Agg, parent_id: int, entity, tables, env: Environment, dialect: str, run):
+    """One aggregate of one saved record, computed by the database (the Python back-end's
+    delegate), as a Python value."""
+    main = tables[entity.name].main
+    scope = Scope(entity, main, [])
+    compiler = SqlCompiler(tables, env, dialect, batch=False)
+    value = compiler._agg(agg, scope)
+    if isinstance(value, Num):
+        cols = [raw_number(value.num, dialect)] + ([raw_number(value.den, dialect)] if value.den is not None else [])
+    else:
+        cols = [value.expr]
+    row = run(sa.select(*cols).select_from(main).where(main.c.id == parent_id)).first()
+    if row is None:
+        return None
+    if not isinstance(value, Num):
+        return row[0]
+    if row[0] is None or (value.den is not None and row[1] is None):
+        return None
+    result = Fraction(row[0]) / (Fraction(row[1]) if value.den is not None else 1) / 10**value.scale
+    return int(result) if result.denominator == 1 and agg.kind == "integer" else result
 
 
-def needs_unicode_folding(text: str) -> bool:
-    """True when the text has a cased letter outside ASCII (Ä, Ａ, Σ): only then does SQLite's
-    ASCII-only ``lower()`` differ from Python's. Chinese characters are uncased."""
-    return any(not c.isascii() and c.lower() != c.upper() for c in text)
-
-
-class UnicodeLower(sa.sql.functions.GenericFunction):
-    """``lower()`` with Unicode case folding: PostgreSQL's own; on SQLite, whose ``lower()`` folds
-    ASCII only, the ``scrm_lower`` function SCRM registers on every connection (slower, so it is
-    used only when the searched text has cased letters outside ASCII)."""
-
-    type = sa.String()
-    name = "scrm_unicode_lower"
-    inherit_cache = True
-
-
-@compiles(UnicodeLower)
-def _unicode_lower_default(element, compiler, **kw):
-    return f"lower({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(UnicodeLower, "sqlite")
-def _unicode_lower_sqlite(element, compiler, **kw):
-    return f"scrm_lower({compiler.process(element.clauses, **kw)})"
-
-
-class CodePointOrder(sa.sql.expression.ColumnElement):
-    """A text column compared in code-point order: ``COLLATE "C"`` on PostgreSQL; SQLite's
-    default BINARY collation already is."""
-
-    inherit_cache = True
-
-    def __init__(self, column):
-        self.column = column
-        self.type = column.type
-
-
-@compiles(CodePointOrder)
-def _code_point_default(element, compiler, **kw):
-    return compiler.process(element.column, **kw)
-
-
-@compiles(CodePointOrder, "postgresql")
-def _code_point_pg(element, compiler, **kw):
-    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
-
-
-class _Position(sa.sql.functions.GenericFunction):
-    """Portable position of a text in a column: instr on SQLite, strpos on PostgreSQL."""
-
-    type = sa.Integer()
-    name = "scrm_position"
-    inherit_cache = True
-
-
-@compiles(_Position)
-def _position_default(element, compiler, **kw):
-    return f"instr({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Position, "postgresql")
-def _position_pg(element, compiler, **kw):
-    return f"strpos({compiler.process(element.clauses, **kw)})"
+def raw_number(expr, dialect: str):
+    """A number selected as it is computed: an exact int on SQLite, a Decimal on PostgreSQL."""
+    return sa.type_coerce(expr, sa.BigInteger() if dialect == "sqlite" else sa.Numeric(asdecimal=True))
