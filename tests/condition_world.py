@@ -69,8 +69,11 @@ CUSTOMER = {
     "relations": [{"name": "trades", "kind": "has_many", "target": "trade", "via": "cust"}],
     "conditions": {
         "rich": {"field": "assets", "op": "gte", "value": "500"},
-        "falling": {"expr": {"calc": "pct_change", "args": [{"field": "prev_assets"}, {"field": "assets"}]},
-                    "op": "lte", "value": "-0.30"},
+        "falling": {
+            "expr": {"calc": "pct_change", "args": [{"field": "prev_assets"}, {"field": "assets"}]},
+            "op": "lte",
+            "value": "-0.30",
+        },
     },
 }
 TRADE = {
@@ -149,8 +152,17 @@ class World:
 
     # -- evaluation ---------------------------------------------------------------------------
     def prepare(self, cond: dict, entity: str = "cust"):
-        source = Source(params=PARAMS, metrics={"outflow": {"agg": "sum", "rel": "trades", "of": "amount",
-                                                            "where": {"field": "side", "op": "eq", "value": "sell"}}})
+        source = Source(
+            params=PARAMS,
+            metrics={
+                "outflow": {
+                    "agg": "sum",
+                    "rel": "trades",
+                    "of": "amount",
+                    "where": {"field": "side", "op": "eq", "value": "sell"},
+                }
+            },
+        )
         return Preparer(self.types, self.entities.get, "dashboard", source=source).condition(
             cond, self.entities[entity]
         )
@@ -191,9 +203,13 @@ def world(backend: str, tmp_path) -> Any:
         engine = sa.create_engine(f"sqlite:///{tmp_path / 'world.db'}", poolclass=sa.pool.NullPool)
         configure_engine(engine)
     else:
-        base = sa.engine.make_url(os.environ["SCRM_TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+        base = sa.engine.make_url(
+            os.environ["SCRM_TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+        )
         created = f"scrm_world_{uuid.uuid4().hex[:10]}"
-        server = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        server = sa.create_engine(
+            base.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         with server.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
         engine = sa.create_engine(base.set(database=created), poolclass=sa.pool.NullPool)

@@ -193,19 +193,30 @@ def test_renamed_fields_keep_showing_in_lists(api, client, seed):
     assert api.get(f"/api/v1/records/customer/{seed['c1']}").json["full_name"] == "王芳"
 
 
-def test_computed_and_sort_mistakes_are_caught(api, client):
+def test_computed_fields_filter_and_sort_and_their_mistakes_are_caught(api, client):
     doc = api.get("/api/v1/definitions/entity/org_unit").json
-    doc["fields"].append({"name": "lvl2", "type": "integer", "computed": {"field": "level"}})
-    doc["list"]["sort"] = "lvl2"
+    doc["fields"].append({"name": "lvl2", "type": "integer", "computed": {"field": "nope"}})
     r = api.put("/api/v1/definitions/entity/org_unit", json=doc)
-    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "$.list.sort"
-    doc["list"]["sort"] = "code"
+    assert (
+        r.status_code == 422
+        and r.json["error"]["details"][0]["path"] == f"$.fields[{len(doc['fields']) - 1}].computed.field"
+    )
+    doc["fields"][-1]["computed"] = {"field": "name"}
+    r = api.put("/api/v1/definitions/entity/org_unit", json=doc)
+    assert r.json["error"]["details"][0]["code"] == "E-COND-009"
+    doc["fields"][-1]["computed"] = {"calc": "mul", "args": [{"field": "level"}, 2]}
+    doc["list"]["sort"] = "-lvl2"
     doc["relations"][0]["sort"] = "nonexistent"
     r = api.put("/api/v1/definitions/entity/org_unit", json=doc)
     assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "$.relations[0].sort"
     doc["relations"][0].pop("sort")
     assert api.put("/api/v1/definitions/entity/org_unit", json=doc).status_code == 200
     assert api.post("/api/v1/definitions/entity/org_unit/publish").status_code == 200
-    flt = json.dumps({"field": "lvl2", "op": "eq", "value": 1})
-    assert api.get("/api/v1/records/org_unit", query_string={"filter": flt}).status_code == 400
+    everything = api.get("/api/v1/records/org_unit", query_string={"limit": 200}).json["items"]
+    assert all(r["lvl2"] == (r["level"] * 2 if r["level"] is not None else None) for r in everything)
+    flt = json.dumps({"field": "lvl2", "op": "gte", "value": 4})
+    found = api.get("/api/v1/records/org_unit", query_string={"filter": flt, "limit": 200}).json["items"]
+    assert {r["id"] for r in found} == {r["id"] for r in everything if r["level"] is not None and r["level"] >= 2}
+    levels = [r["lvl2"] for r in api.get("/api/v1/records/org_unit", query_string={"sort": "-lvl2"}).json["items"]]
+    assert [v for v in levels if v is not None] == sorted((v for v in levels if v is not None), reverse=True)
     assert client.get("/e/org_unit?f_lvl2__from=1").status_code == 200

@@ -1,36 +1,20 @@
-"""Static checks of conditions inside definitions (phase B): fields exist, operators fit types,
-literal values convert. Operand kinds that the runtime evaluates later (agg, calc, ctx, …) are
-checked for the fields they name."""
+"""Conditions inside definitions, checked in the definition checker (phase B).
+
+The checker runs the same :class:`~.prepare.Preparer` as the runtime, collecting every problem
+instead of stopping at the first, so what the checker accepts is exactly what runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ..fields import ConversionError, FieldTypes
+from ..fields import FieldTypes
 from ..meta.model import EntityDef, FieldDef
-from .ast import MAX_DEPTH, MAX_NODES, NO_VALUE, TEXT_MATCH, measure
-from .resolve import system_field
+from .prepare import Preparer, Source
 
 Lookup = Callable[[str], EntityDef | None]
 Found = tuple[str, str, dict]  # (code, json path, message params)
-
-
-def resolve_path(entity: EntityDef, path: str, lookup: Lookup) -> FieldDef | None:
-    """Follow a dotted path through reference fields; ``None`` when any step is unknown."""
-    current = entity
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        f = current.field(part) or system_field(current, part)
-        if f is None:
-            return None
-        if i == len(parts) - 1:
-            return f
-        if f.type != "ref" or not f.target:
-            return None
-        current = lookup(f.target)
-        if current is None:
-            return None
-    return None
 
 
 class ConditionChecker:
@@ -38,100 +22,71 @@ class ConditionChecker:
         self.field_types = field_types
         self.lookup = lookup
 
-    def check(self, cond, entity: EntityDef, path: str, record: EntityDef | None = None) -> list[Found]:
-        depth, nodes = measure(cond)
-        if depth > MAX_DEPTH or nodes > MAX_NODES:
-            return [("E-COND-006", path, {"depth": MAX_DEPTH, "nodes": MAX_NODES})]
-        out: list[Found] = []
-        self._node(cond, entity, path, record, out)
-        return out
+    def check(
+        self,
+        cond: Any,
+        entity: EntityDef,
+        path: str,
+        context: str = "filter",
+        *,
+        source: Source | None = None,
+        outer: EntityDef | None = None,
+    ) -> list[Found]:
+        preparer = Preparer(self.field_types, self.lookup, context, source=source, outer=outer, collect=True)
+        try:
+            preparer.condition(cond, entity, path)
+        except Exception as exc:  # noqa: BLE001 - odd input must never crash the checker
+            return [("E-COND-013", path, {"detail": type(exc).__name__})]
+        return _found(preparer)
 
-    def _node(self, node, entity, path, record, out) -> None:
-        if not isinstance(node, dict):
-            return
-        for key in ("all", "any"):
-            if isinstance(node.get(key), list):
-                for i, child in enumerate(node[key]):
-                    self._node(child, entity, f"{path}.{key}[{i}]", record, out)
-                return
-        if "not" in node:
-            self._node(node["not"], entity, f"{path}.not", record, out)
-            return
-        if "use" in node:
-            return
-        self._leaf(node, entity, path, record, out)
+    def check_operand(
+        self, operand: Any, entity: EntityDef, path: str, context: str, *, source: Source | None = None
+    ) -> list[Found]:
+        preparer = Preparer(self.field_types, self.lookup, context, source=source, collect=True)
+        try:
+            preparer.operand(operand, entity, path)
+        except Exception as exc:  # noqa: BLE001
+            return [("E-COND-013", path, {"detail": type(exc).__name__})]
+        return _found(preparer)
 
-    def _leaf(self, node, entity, path, record, out) -> None:
-        op = node.get("op")
-        f = None
-        if isinstance(node.get("field"), str):
-            f = resolve_path(entity, node["field"], self.lookup)
-            if f is None:
-                out.append(("E-COND-001", f"{path}.field", {"ref": node["field"], "entity": entity.name}))
-                return
-        elif "expr" in node:
-            self._operand(node["expr"], entity, f"{path}.expr", record, out)
-        value = node.get("value")
-        if isinstance(value, dict):
-            self._operand(value, entity, f"{path}.value", record, out)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    self._operand(item, entity, f"{path}.value[{i}]", record, out)
-        if f is None or op is None:
-            return
+    def check_computed(self, f: FieldDef, entity: EntityDef, path: str) -> list[Found]:
+        """A computed field's expression: valid where it is evaluated, and of the field's type."""
+        context = "stored" if f.get("stored") else "computed"
+        preparer = Preparer(self.field_types, self.lookup, context, collect=True)
+        try:
+            operand = preparer.operand(f.spec["computed"], entity, path)
+        except Exception as exc:  # noqa: BLE001
+            return [("E-COND-013", path, {"detail": type(exc).__name__})]
+        found = _found(preparer)
         ftype = self.field_types.get(f.type)
-        if ftype is None:
-            return
-        if (
-            op not in ftype.operators
-            and not (op in TEXT_MATCH and ftype.searchable)
-            and op not in ("changed", "changed_to", "changed_from")
-        ):
-            out.append(("E-COND-002", f"{path}.op", {"op": op, "type": f.type}))
-            return
-        if op in NO_VALUE or "value" not in node or isinstance(value, dict) or op in TEXT_MATCH:
-            return
-        items = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and any(v is None for v in value):
-            out.append(("E-COND-005", f"{path}.value", {}))
-            return
-        if op in ("within_last", "within_next", "in_period"):
-            return
-        for i, item in enumerate(items):
-            if item is None or isinstance(item, dict):
-                continue
-            try:
-                ftype.convert([item] if ftype.multi else item, f)
-            except ConversionError as exc:
-                where = f"{path}.value[{i}]" if isinstance(value, list) else f"{path}.value"
-                out.append(("E-COND-003", where, {"field": f.name, "detail": exc.message}))
+        if operand is not None and ftype is not None and not _fits(ftype.value_kind, operand.kind, ftype.multi):
+            found.append(("E-COND-009", path, {"left": f.type, "right": operand.kind}))
+        return found
 
-    def _operand(self, operand, entity, path, record, out) -> None:
-        if not isinstance(operand, dict):
-            return
-        for key, scope in (("field", entity), ("old", entity), ("record", record)):
-            if isinstance(operand.get(key), str):
-                if scope is None:
-                    out.append(("E-COND-004", path, {"construct": key}))
-                elif resolve_path(scope, operand[key], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.{key}", {"ref": operand[key], "entity": scope.name}))
-                return
-        if "agg" in operand and isinstance(operand.get("rel"), str):
-            rel = entity.relation(operand["rel"])
-            target = self.lookup(rel.target) if rel and rel.kind == "has_many" else None
-            if target is None:
-                out.append(("E-COND-001", f"{path}.rel", {"ref": operand["rel"], "entity": entity.name}))
-                return
-            for key in ("of", "order_by"):
-                if isinstance(operand.get(key), str) and resolve_path(target, operand[key], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.{key}", {"ref": operand[key], "entity": target.name}))
-            window = operand.get("window")
-            if isinstance(window, dict) and isinstance(window.get("field"), str):
-                if resolve_path(target, window["field"], self.lookup) is None:
-                    out.append(("E-COND-001", f"{path}.window.field", {"ref": window["field"], "entity": target.name}))
-            if isinstance(operand.get("where"), dict):
-                self._node(operand["where"], target, f"{path}.where", entity, out)
-        if "calc" in operand and isinstance(operand.get("args"), list):
-            for i, arg in enumerate(operand["args"]):
-                self._operand(arg, entity, f"{path}.args[{i}]", record, out)
+
+def _fits(field_kind: str, value_kind: str | None, multi: bool) -> bool:
+    """Whether a computed value of ``value_kind`` can be shown as a field of ``field_kind``."""
+    if multi or field_kind == "json":
+        return False
+    if value_kind is None or value_kind == field_kind:
+        return True
+    return field_kind == "decimal" and value_kind == "integer"
+
+
+def document_source(body: Mapping[str, Any], params: Mapping[str, str] | None = None) -> Source:
+    """The names a document declares for its conditions: ``conditions``, ``metrics``, ``params``."""
+    return Source(
+        conditions=body.get("conditions") or {},
+        metrics=body.get("metrics") or {},
+        params=params or {},
+    )
+
+
+def _found(preparer: Preparer) -> list[Found]:
+    out, seen = [], set()
+    for p in preparer.problems:
+        key = (p.code, p.path)
+        if key not in seen:
+            seen.add(key)
+            out.append((p.code, p.path, p.params))
+    return out

@@ -40,6 +40,7 @@ CONTEXT_NAMES = {
     "computed": N_("computed fields"),
     "stored": N_("stored computed fields"),
     "permission": N_("permission filters"),
+    "named": N_("named conditions"),
 }
 
 

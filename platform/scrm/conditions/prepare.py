@@ -19,11 +19,10 @@ from typing import Any
 
 from ..fields import ConversionError, FieldTypes
 from ..i18n import _, text
-from ..meta.model import EntityDef, FieldDef
+from ..meta.model import EntityDef, FieldDef, system_field
 from . import ir
 from .messages import CONTEXT_NAMES, ConditionError
 from .reltime import RelTimeError, amount, parse
-from .resolve import system_field
 from .types import AGGREGATES, CALC_ARITY, DATE_PARTS, OPERATORS, agg_kind, calc_arguments_ok, calc_kind, comparable
 from .values import ValueProblem
 from .values import convert as convert_kind
@@ -37,13 +36,25 @@ Lookup = Callable[[str], EntityDef | None]
 
 # construct -> contexts that allow it (everything else: field paths, literals, calc, groups)
 ALLOWED = {
-    "agg": {"filter", "lookup", "form", "guard", "alert", "event", "dashboard", "computed"},
-    "ctx": {"filter", "lookup", "form", "guard", "dashboard", "permission"},
-    "old": {"check", "form", "guard", "event"},
+    "agg": {"filter", "lookup", "form", "guard", "alert", "event", "dashboard", "computed", "named"},
+    "ctx": {"filter", "lookup", "form", "guard", "dashboard", "permission", "named"},
+    "old": {"check", "form", "guard", "event", "named"},
     "param": {"alert", "event", "dashboard"},
     "metric": {"alert", "event", "dashboard"},
-    "time": {"filter", "lookup", "check", "form", "guard", "alert", "event", "dashboard", "computed", "permission"},
-    "use": {"filter", "lookup", "check", "form", "guard", "alert", "event", "dashboard", "permission"},
+    "time": {
+        "filter",
+        "lookup",
+        "check",
+        "form",
+        "guard",
+        "alert",
+        "event",
+        "dashboard",
+        "computed",
+        "permission",
+        "named",
+    },
+    "use": {"filter", "lookup", "check", "form", "guard", "alert", "event", "dashboard", "permission", "named"},
     "record": {"lookup"},  # the outer record at the top level; inside agg.where it is always allowed
 }
 CONTEXTS = frozenset(CONTEXT_NAMES)
@@ -101,7 +112,7 @@ class Source:
 
     conditions: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
-    params: Mapping[str, str] = field(default_factory=dict)  # name -> kind
+    params: Mapping[str, str | None] = field(default_factory=dict)  # name -> kind (None: as compared)
 
 
 class Preparer:
@@ -132,6 +143,10 @@ class Preparer:
     def condition(self, cond: Any, entity: EntityDef, path: str = "$") -> ir.Node:
         self._limits(cond, path)
         return self._guarded(lambda: self._node(cond, Scope(entity), path, 1), path)
+
+    def field(self, name: str, entity: EntityDef, path: str = "$") -> ir.Field:
+        """A field of ``entity`` as an operand (a computed one carries its expression)."""
+        return self._field(name, Scope(entity), path, "field")
 
     def operand(self, raw: Any, entity: EntityDef, path: str = "$") -> ir.Operand | None:
         """A standalone operand (computed fields, metrics, dashboard measures)."""
@@ -230,7 +245,7 @@ class Preparer:
         if ("field" in node) == ("expr" in node):
             raise ConditionError("E-COND-013", path, detail=_("a condition compares either a field or an expr"))
         op = node.get("op")
-        if op not in ALL_OPS:
+        if not isinstance(op, str) or op not in ALL_OPS:
             raise ConditionError("E-COND-013", f"{path}.op", detail=_("{op!r} is not an operator").format(op=op))
         ci = node.get("ci", True)
         if not isinstance(ci, bool):
@@ -300,7 +315,7 @@ class Preparer:
                 target = self._value(left, raw, scope, vpath, depth, kind="date")
                 if not ir.is_constant(target):
                     raise ConditionError(
-                        "E-COND-013", vpath, detail=_("anniversary_is compares with a date such as {{'date': 'today'}}")
+                        "E-COND-013", vpath, detail=_('anniversary_is compares with a date such as {"date": "today"}')
                     )
                 return ir.Cmp(path, op, left, (target,), ci, source)
         right = self._value(left, raw, scope, vpath, depth)
@@ -334,7 +349,7 @@ class Preparer:
     def _value(self, left: ir.Operand, raw: Any, scope: Scope, path: str, depth: int, kind=None) -> ir.Operand:
         kind = kind or left.kind
         if isinstance(raw, dict):
-            right = self._operand(raw, scope, path, depth)
+            right = _adopt(self._operand(raw, scope, path, depth), kind)
             if right.kind in ("set", "ids") or not comparable(kind, right.kind):
                 raise ConditionError("E-COND-009", path, left=kind, right=right.kind)
             return right
@@ -373,9 +388,9 @@ class Preparer:
     def _list(self, left: ir.Operand, raw: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
         """The value of in / has_*: a literal list, or a constant list (a parameter, the user's roles)."""
         if isinstance(raw, dict):
-            right = self._operand(raw, scope, path, depth)
-            element = {"set": "string", "ids": "integer"}.get(right.kind or "", right.kind)
             wanted = "string" if left.kind == "set" else left.kind
+            right = _adopt(self._operand(raw, scope, path, depth), "set" if left.kind == "set" else wanted)
+            element = {"set": "string", "ids": "integer"}.get(right.kind or "", right.kind)
             if not ir.is_constant(right) or not comparable(wanted, element):
                 raise ConditionError("E-COND-009", path, left=left.kind, right=right.kind)
             return right
@@ -399,7 +414,7 @@ class Preparer:
 
     def _text(self, raw: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
         if isinstance(raw, dict):
-            right = self._operand(raw, scope, path, depth)
+            right = _adopt(self._operand(raw, scope, path, depth), "string")
             if right.kind != "string" or not ir.is_constant(right):
                 raise ConditionError("E-COND-009", path, left="string", right=right.kind)
             return right
@@ -419,8 +434,9 @@ class Preparer:
             parse(raw)
         except RelTimeError:
             raise ConditionError(
-                "E-COND-013", path, detail=_("{value!r} is not a relative time such as now-30d or today/M").format(
-                    value=raw)
+                "E-COND-013",
+                path,
+                detail=_("{value!r} is not a relative time such as now-30d or today/M").format(value=raw),
             ) from None
         return ir.RelTime("date" if kind == "date" else "datetime", path, raw)
 
@@ -466,12 +482,12 @@ class Preparer:
                 return self._field(value, scope, f"{path}.{key}", key)
             case "ctx":
                 self._allow("ctx", "ctx", path)
-                if value not in CTX_KINDS:
+                if not isinstance(value, str) or value not in CTX_KINDS:
                     raise ConditionError("E-COND-007", f"{path}.ctx", what=_("context value"), name=value)
                 return ir.Ctx(CTX_KINDS[value], path, value)
             case "param":
                 self._allow("param", "param", path)
-                if value not in self.source.params:
+                if not isinstance(value, str) or value not in self.source.params:
                     raise ConditionError("E-COND-007", f"{path}.param", what=_("parameter"), name=value)
                 return ir.Param(self.source.params[value], path, value)
             case "metric":
@@ -510,9 +526,7 @@ class Preparer:
             else:
                 self._allow("record", "record", path)
                 if self.outer is None:
-                    raise ConditionError(
-                        "E-COND-004", path, construct="record", context=_(CONTEXT_NAMES[self.context])
-                    )
+                    raise ConditionError("E-COND-004", path, construct="record", context=_(CONTEXT_NAMES[self.context]))
                 scope = Scope(self.outer)
         if not isinstance(name, str) or not name:
             raise ConditionError("E-COND-013", path, detail=_("expected a field name"))
@@ -548,12 +562,12 @@ class Preparer:
         else:
             marker = f"computed:{entity.name}.{f.name}"
             if marker in self._expanding:
-                chain = " → ".join([k.split(".", 1)[1] for k in self._expanding if k.startswith("computed:")] + [f.name])
+                chain = " → ".join(
+                    [k.split(".", 1)[1] for k in self._expanding if k.startswith("computed:")] + [f.name]
+                )
                 raise ConditionError("E-COND-008", path, name=f.name, chain=chain)
             self._expanding.append(marker)
-            inner = Preparer(
-                self.field_types, self.lookup, "stored" if f.get("stored") else "computed", collect=False
-            )
+            inner = Preparer(self.field_types, self.lookup, "stored" if f.get("stored") else "computed", collect=False)
             inner._expanding = self._expanding
             try:
                 op = inner._operand(f.spec["computed"], Scope(entity), path, 1)
@@ -583,11 +597,13 @@ class Preparer:
         self._allow("agg", _("An aggregate"), path)
         if scope.parent is not None:
             raise ConditionError(
-                "E-COND-004", path, construct=_("An aggregate inside an aggregate"),
+                "E-COND-004",
+                path,
+                construct=_("An aggregate inside an aggregate"),
                 context=_(CONTEXT_NAMES[self.context]),
             )
         fn = raw["agg"]
-        if fn not in AGGREGATES:
+        if not isinstance(fn, str) or fn not in AGGREGATES:
             raise ConditionError("E-COND-013", f"{path}.agg", detail=_("{fn!r} is not an aggregate").format(fn=fn))
         parent = scope.entity
         rel = parent.relation(raw["rel"]) if isinstance(raw.get("rel"), str) else None
@@ -645,7 +661,7 @@ class Preparer:
 
     def _calc(self, raw: dict, scope: Scope, path: str, depth: int) -> ir.Calc:
         fn = raw["calc"]
-        if fn not in CALC_ARITY:
+        if not isinstance(fn, str) or fn not in CALC_ARITY:
             raise ConditionError("E-COND-013", f"{path}.calc", detail=_("{fn!r} is not a function").format(fn=fn))
         args = raw.get("args")
         low, high = CALC_ARITY[fn]
@@ -667,19 +683,24 @@ class Preparer:
             args = args[:1]
         if fn == "date_part":
             part = args[0]
-            if part not in DATE_PARTS:
+            if not isinstance(part, str) or part not in DATE_PARTS:
                 raise ConditionError(
-                    "E-COND-010", f"{path}.args[0]", fn=fn,
+                    "E-COND-010",
+                    f"{path}.args[0]",
+                    fn=fn,
                     needs=_("takes a part: {parts}").format(parts=", ".join(sorted(DATE_PARTS))),
                 )
             args = args[1:]
-        operands = [self._operand(a, scope, f"{path}.args[{i + (fn == 'date_part')}]", depth) for i, a in
-                    enumerate(args)]
+        operands = [
+            self._operand(a, scope, f"{path}.args[{i + (fn == 'date_part')}]", depth) for i, a in enumerate(args)
+        ]
         operands = self._type_literals(fn, operands)
         kinds = [o.kind for o in operands]
         if not calc_arguments_ok(fn, kinds) or (part in ("hour", "minute") and kinds[0] == "date"):
             raise ConditionError(
-                "E-COND-010", f"{path}.args", fn=fn,
+                "E-COND-010",
+                f"{path}.args",
+                fn=fn,
                 needs=_("cannot take values of type {kinds}").format(kinds=", ".join(str(k) for k in kinds)),
             )
         kind = calc_kind(fn, kinds, digits)
@@ -702,6 +723,13 @@ class Preparer:
             else o
             for o in operands
         ]
+
+
+def _adopt(operand: ir.Operand, kind: str | None) -> ir.Operand:
+    """A parameter declared without a type takes the type of what it is compared with."""
+    if isinstance(operand, ir.Param) and operand.kind is None:
+        return ir.Param(kind, operand.path, operand.name)
+    return operand
 
 
 def computed_digits(f: FieldDef, field_types: FieldTypes) -> int | None:

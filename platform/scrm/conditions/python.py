@@ -22,9 +22,8 @@ from . import ir
 from .env import Environment
 from .messages import ConditionError
 from .reltime import resolve_date, resolve_instant
-from .values import CALC, DATE_CALC, ValueProblem, aware, date_part, number, round_half_away, show, test
+from .values import CALC, DATE_CALC, ValueProblem, aware, date_part, is_empty_param, number, round_half_away, show, test
 from .values import convert as convert_kind
-from .values import is_empty_param
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +317,11 @@ class OperandValue:
 
 def _explain(n: ir.Node, row: Row, env: Environment, c: PythonCompiler) -> dict:
     result = c.node(n)(row, env)
-    if isinstance(n, ir.Not) and isinstance(n.item, ir.Cmp) and n.item.source in ("ne", "not_in", "not_contains",
-                                                                                     "has_none", "is_not_null",
-                                                                                     "is_not_empty"):
+    if (
+        isinstance(n, ir.Not)
+        and isinstance(n.item, ir.Cmp)
+        and n.item.source in ("ne", "not_in", "not_contains", "has_none", "is_not_null", "is_not_empty")
+    ):
         out = _explain(n.item, row, env, c)
         out.update(op=n.item.source, result=None if out["result"] is None else not out["result"])
         return out

@@ -113,5 +113,8 @@ def anniversary_matches(value: date, target: date) -> bool:
     """Same month and day; a 29 February anniversary falls on 28 February in common years."""
     if (value.month, value.day) == (target.month, target.day):
         return True
-    return (value.month, value.day) == (2, 29) and (target.month, target.day) == (2, 28) and not calendar.isleap(
-        target.year)
+    return (
+        (value.month, value.day) == (2, 29)
+        and (target.month, target.day) == (2, 28)
+        and not calendar.isleap(target.year)
+    )

@@ -352,7 +352,10 @@ class SqlCompiler:
         if fn == "mul":
             a, b = self.num(args[0]), self.num(args[1])
             return Num(
-                Wide(a.num) * b.num, _product(a.den, b.den), a.scale + b.scale, a.nullable or b.nullable,
+                Wide(a.num) * b.num,
+                _product(a.den, b.den),
+                a.scale + b.scale,
+                a.nullable or b.nullable,
                 a.whole and b.whole,
             )
         if fn == "neg":
@@ -368,7 +371,10 @@ class SqlCompiler:
             top = max(a.scale, b.scale)
             change = Num(
                 _times(b.num, a.den, 10 ** (top - b.scale)) - _times(a.num, b.den, 10 ** (top - a.scale)),
-                _product(a.den, b.den), top, True, a.whole and b.whole,
+                _product(a.den, b.den),
+                top,
+                True,
+                a.whole and b.whole,
             )
             return self._divide(change, a, positive_only=True)
         if fn == "round":
@@ -509,8 +515,12 @@ class SqlCompiler:
             case "first" | "last":
                 ordering = _order_clauses(o.fn, order, child)
                 picked = (
-                    sa.select(ov).select_from(source).where(*where, _of_expr(order).is_not(None))
-                    .order_by(*ordering).limit(1).scalar_subquery()
+                    sa.select(ov)
+                    .select_from(source)
+                    .where(*where, _of_expr(order).is_not(None))
+                    .order_by(*ordering)
+                    .limit(1)
+                    .scalar_subquery()
                 )
                 return _like(of, picked)
         raise ValueError(f"unknown aggregate {o.fn!r}")
@@ -521,8 +531,10 @@ class SqlCompiler:
         if o.fn in ("first", "last"):
             rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
             ranked = (
-                sa.select(fk.label("k"), ov.label("v"), rank.label("rn")).select_from(source)
-                .where(*conds, fk.is_not(None), _of_expr(order).is_not(None)).subquery(f"{name}r")
+                sa.select(fk.label("k"), ov.label("v"), rank.label("rn"))
+                .select_from(source)
+                .where(*conds, fk.is_not(None), _of_expr(order).is_not(None))
+                .subquery(f"{name}r")
             )
             derived = sa.select(ranked.c.k, ranked.c.v).where(ranked.c.rn == 1).subquery(name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
@@ -540,9 +552,7 @@ class SqlCompiler:
             case "min" | "max":
                 fn = sa.func.min if o.fn == "min" else sa.func.max
                 cols.append(fn(_ordered(of)).label("v"))
-        derived = (
-            sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
-        )
+        derived = sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
         scope.joins.append((derived, derived.c.k == scope.table.c.id))
         match o.fn:
             case "exists":
@@ -673,11 +683,19 @@ def compile_sql(
 
 
 def compile_operand(
-    operand: ir.Operand, entity, tables: Mapping[str, Any], env: Environment, dialect: str, *, table=None
+    operand: ir.Operand,
+    entity,
+    tables: Mapping[str, Any],
+    env: Environment,
+    dialect: str,
+    *,
+    batch: bool = True,
+    table=None,
 ) -> tuple[Any, list]:
-    """A computed value as a typed column expression for a SELECT, and the joins it needs."""
+    """A computed value as a typed column expression for a SELECT, and the joins it needs
+    (``batch=False``: aggregates as correlated subqueries, computed for the rows returned only)."""
     scope = Scope(entity, table if table is not None else tables[entity.name].main, [])
-    compiler = SqlCompiler(tables, env, dialect)
+    compiler = SqlCompiler(tables, env, dialect, batch=batch)
     value = compiler.operand(operand, scope)
     return typed(value, dialect), scope.joins
 
@@ -694,11 +712,13 @@ def typed(value, dialect: str):
         raise TypeError("a multi-valued field is not a column")
     if value.den is not None:
         raise TypeError("a quotient needs rounding before it is selected")
-    if dialect == "sqlite" and value.scale:
+    if value.scale and dialect == "sqlite":  # a scaled integer, read back as a Decimal
         return sa.type_coerce(value.num, ExactDecimal(38, value.scale))
-    if dialect == "sqlite" or value.whole:
-        return sa.type_coerce(value.num, sa.BigInteger()) if not value.scale else value.num
-    return sa.type_coerce(value.num, sa.Numeric())
+    if value.scale:
+        return sa.cast(Wide(value.num) / sa.literal(10**value.scale, sa.BigInteger()), sa.Numeric(38, value.scale))
+    if value.whole:
+        return sa.type_coerce(value.num, sa.BigInteger())
+    return sa.type_coerce(value.num, sa.Numeric(asdecimal=True))
 
 
 def aggregate_value(agg: ir.Agg, parent_id: int, entity, tables, env: Environment, dialect: str, run):

@@ -22,9 +22,20 @@ OPERATORS: dict[str, frozenset[str]] = {
 AGGREGATES = frozenset({"count", "count_distinct", "sum", "avg", "min", "max", "first", "last", "exists"})
 DATE_PARTS = frozenset({"year", "quarter", "month", "day", "dow", "doy", "hour", "minute"})
 CALC_ARITY = {
-    "add": (2, 2), "sub": (2, 2), "mul": (2, 2), "div": (2, 2), "neg": (1, 1), "abs": (1, 1), "round": (1, 2),
-    "coalesce": (2, 8), "pct_change": (2, 2), "days_between": (2, 2), "years_between": (2, 2),
-    "date_part": (2, 2), "lower": (1, 1), "concat": (2, 8),
+    "add": (2, 2),
+    "sub": (2, 2),
+    "mul": (2, 2),
+    "div": (2, 2),
+    "neg": (1, 1),
+    "abs": (1, 1),
+    "round": (1, 2),
+    "coalesce": (2, 8),
+    "pct_change": (2, 2),
+    "days_between": (2, 2),
+    "years_between": (2, 2),
+    "date_part": (2, 2),
+    "lower": (1, 1),
+    "concat": (2, 8),
 }
 
 

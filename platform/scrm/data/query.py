@@ -15,11 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..conditions.resolve import system_field
 from ..errors import BadRequest, Detail
 from ..fields import ConversionError, FieldType, FieldTypes
 from ..i18n import _
-from ..meta.model import SYSTEM_SORTABLE, EntityDef, FieldDef
+from ..meta.model import SYSTEM_SORTABLE, EntityDef, FieldDef, system_field
 from .tables import EntityTables
 
 
@@ -36,8 +35,16 @@ class SortKey:
         return ("-" if self.desc else "") + self.field.name
 
 
-def parse_sort(spec: str | None, entity: EntityDef, tables: EntityTables, field_types: FieldTypes) -> list[SortKey]:
-    """``-tier,full_name`` into sort keys, always ending with ``id`` so the order is total."""
+def parse_sort(
+    spec: str | None,
+    entity: EntityDef,
+    tables: EntityTables,
+    field_types: FieldTypes,
+    computed: dict[str, sa.ColumnElement] | None = None,
+) -> list[SortKey]:
+    """``-tier,full_name`` into sort keys, always ending with ``id`` so the order is total.
+    ``computed`` maps computed fields to their SQL expressions (they sort like columns)."""
+    computed = computed or {}
     keys: list[SortKey] = []
     seen = set()
     for part in [p.strip() for p in (spec or "").split(",") if p.strip()][:4]:
@@ -45,7 +52,8 @@ def parse_sort(spec: str | None, entity: EntityDef, tables: EntityTables, field_
         name = part.lstrip("-")
         f = entity.field(name) if name not in SYSTEM_SORTABLE else system_field(entity, name)
         ftype = field_types.get(f.type) if f else None
-        if f is None or ftype is None or not ftype.sortable or ftype.multi or (f.computed and not f.get("stored")):
+        virtual = f is not None and f.computed and not f.get("stored")
+        if f is None or ftype is None or not ftype.sortable or ftype.multi or (virtual and f.name not in computed):
             raise BadRequest(
                 _("Cannot sort by {field!r}.").format(field=name),
                 [
@@ -59,7 +67,7 @@ def parse_sort(spec: str | None, entity: EntityDef, tables: EntityTables, field_
         if f.name in seen:
             continue
         seen.add(f.name)
-        column = tables.main.c[f.column]
+        column = computed[f.name] if virtual else tables.main.c[f.column]
         keys.append(SortKey(f, ftype, column, desc, f.name not in SYSTEM_SORTABLE))
         if f.name == "id":
             return keys

@@ -12,12 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..conditions import ConditionError, compile_sql
-from ..conditions.sql import text_match
-from ..db import run
+from ..conditions import ConditionError, Environment, UserContext, compile_operand, compile_sql, deps
+from ..conditions.dialect import text_match
+from ..db import dialect_name, run
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from .evaluation import computed_field, environment, prepared
 from .history import changes_of
 from .query import after as after_clause
 from .query import decode_cursor, encode_cursor, order_by, parse_sort
@@ -35,10 +36,11 @@ class Page:
 
 
 class RecordReader:
-    def __init__(self, snapshot, user_id: int | None = None, *, system: bool = False):
+    def __init__(self, snapshot, user_id: int | None = None, *, system: bool = False, user: UserContext | None = None):
         self.snapshot = snapshot
         self.field_types = snapshot.field_types
         self.user_id = user_id
+        self.user = user or UserContext(id=user_id)
         self.system = system  # feeds and imports may write read-only fields
 
     # -- metadata -------------------------------------------------------------------------
@@ -60,6 +62,14 @@ class RecordReader:
 
     def multi_fields(self, entity: EntityDef) -> list[FieldDef]:
         return [f for f in entity.active_fields if self.field_types[f.type].multi]
+
+    def computed_fields(self, entity: EntityDef) -> list[FieldDef]:
+        """Computed fields without a column: their values are computed by the query."""
+        return [f for f in entity.active_fields if f.computed and not f.get("stored")]
+
+    def environment(self, **kwargs) -> Environment:
+        """Where conditions are evaluated for this reader: now, the user, the database."""
+        return environment(self.snapshot, user=self.user, **kwargs)
 
     # -- reading --------------------------------------------------------------------------
     def list(
@@ -83,13 +93,15 @@ class RecordReader:
                 "invalid_limit",
             )
         et = self.tables(entity)
-        keys = parse_sort(sort or entity.list_spec.get("sort") or "-id", entity, et, self.field_types)
+        env = self.environment()
+        sort_spec = sort or entity.list_spec.get("sort") or "-id"
+        sorted_by = {p.strip().lstrip("-") for p in sort_spec.split(",")}
         wanted = None
         if fields is not None:
-            wanted = frozenset(
-                n for n in (*fields, *(k.field.name for k in keys)) if entity.field(n) or n in SYSTEM_COLUMNS
-            )
-        query = self._select(entity, et, wanted).where(self.where(entity, filter, search))
+            wanted = frozenset(n for n in (*fields, *sorted_by) if entity.field(n) or n in SYSTEM_COLUMNS)
+        select, computed = self._select(entity, et, wanted, env)
+        keys = parse_sort(sort_spec, entity, et, self.field_types, computed)
+        query = self.filtered(select, entity, filter, search, env)
         if after:
             query = query.where(after_clause(keys, decode_cursor(keys, after)))
         rows = run(query.order_by(*order_by(keys)).limit(limit + 1)).mappings().all()
@@ -97,21 +109,27 @@ class RecordReader:
         nxt = encode_cursor(keys, items[-1]) if len(rows) > limit and items else None
         return Page(items, nxt, ",".join(k.spec for k in keys[:-1]) or keys[-1].spec)
 
-    def where(self, entity: EntityDef, filter: dict | None, search: str | None = None) -> sa.ColumnElement[bool]:
+    def filtered(
+        self, stmt: sa.Select, entity: EntityDef, filter: dict | None, search: str | None, env: Environment
+    ) -> sa.Select:
+        """``stmt`` limited to live records matching ``filter`` (the condition language, with the
+        joins it needs) and the quick ``search``."""
         et = self.tables(entity)
-        clauses = [et.main.c.deleted_at.is_(None)]
+        stmt = stmt.where(et.main.c.deleted_at.is_(None))
         if filter:
             try:
-                clauses.append(compile_sql(filter, entity, et, self.field_types))
+                node = prepared(self.snapshot, filter, entity, "filter").node
+                compiled = compile_sql(node, entity, self.snapshot.tables, env, dialect_name())
             except ConditionError as exc:
                 raise BadRequest(
                     _("The filter is not valid: {message}").format(message=exc.message),
                     [Detail(f"filter{exc.path[1:]}", exc.message, exc.code)],
                     "invalid_filter",
                 ) from None
+            stmt = compiled.apply(stmt)
         if search and search.strip():
-            clauses.append(self._search(entity, et, search.strip()))
-        return sa.and_(*clauses)
+            stmt = stmt.where(self._search(entity, et, search.strip()))
+        return stmt
 
     def _search(self, entity: EntityDef, et: EntityTables, q: str) -> sa.ColumnElement[bool]:
         parts = [
@@ -123,12 +141,23 @@ class RecordReader:
             parts.append(et.main.c.id == int(q))
         return sa.or_(*parts) if parts else sa.false()
 
-    def _select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None = None) -> sa.Select:
-        """The record columns, plus each reference's title through one outer join (no N+1).
-        Built once per published revision and field set (statements are immutable)."""
-        return self.snapshot.cached(("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted))
+    def _select(
+        self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None, env: Environment
+    ) -> tuple[sa.Select, dict[str, sa.ColumnElement]]:
+        """The record columns, each reference's title through one outer join (no N+1), and the
+        computed fields' expressions. Built once per published revision and field set, unless a
+        computed field depends on the time."""
+        computed = [f for f in self.computed_fields(entity) if wanted is None or f.name in wanted]
+        operands = [computed_field(self.snapshot, entity, f.name) for f in computed]
+        if any(deps(op).uses_time for op in operands):
+            return self._build_select(entity, et, wanted, env, computed)
+        return self.snapshot.cached(
+            ("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted, env, computed)
+        )
 
-    def _build_select(self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None) -> sa.Select:
+    def _build_select(
+        self, entity: EntityDef, et: EntityTables, wanted, env: Environment, computed: list[FieldDef]
+    ) -> tuple[sa.Select, dict[str, sa.ColumnElement]]:
         stored = [f for f in self.stored_fields(entity) if wanted is None or f.name in wanted]
         system = [
             c for c in SYSTEM_COLUMNS if c != "deleted_at" and (wanted is None or c in ("id", "version") or c in wanted)
@@ -146,7 +175,15 @@ class RecordReader:
                 continue
             source = source.outerjoin(alias, alias.c.id == et.main.c[f.column])
             cols.append(alias.c[title.column].label(f"{TITLE_PREFIX}{f.name}"))
-        return sa.select(*cols).select_from(source)
+        expressions = {}
+        for f in computed:
+            operand = computed_field(self.snapshot, entity, f.name)
+            expr, joins = compile_operand(operand, entity, self.snapshot.tables, env, dialect_name(), batch=False)
+            for target, on in joins:
+                source = source.outerjoin(target, on)
+            expressions[f.name] = expr
+            cols.append(expr.label(f.name))
+        return sa.select(*cols).select_from(source), expressions
 
     def _hydrate(self, entity: EntityDef, et: EntityTables, rows, wanted: frozenset[str] | None = None) -> list[dict]:
         items = [dict(r) for r in rows]
@@ -191,11 +228,8 @@ class RecordReader:
     def get(self, entity_name: str, record_id: int) -> dict:
         entity = self.entity(entity_name)
         et = self.tables(entity)
-        row = (
-            run(self._select(entity, et).where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None)))
-            .mappings()
-            .first()
-        )
+        select, _computed = self._select(entity, et, None, self.environment())
+        row = run(select.where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None))).mappings().first()
         if row is None:
             raise NotFound(_("{entity} #{id} does not exist.").format(entity=text(entity.label), id=record_id))
         return self._hydrate(entity, et, [row])[0]
@@ -216,8 +250,12 @@ class RecordReader:
         et = self.tables(entity)
         title = entity.title_field
         col = et.main.c[title.column] if title is not None and title.column in et.main.c else None
-        stmt = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(
-            self.where(entity, filter, q or None)
+        stmt = self.filtered(
+            sa.select(et.main.c.id, col if col is not None else sa.literal(None)),
+            entity,
+            filter,
+            q or None,
+            self.environment(),
         )
         if col is not None and self.field_types[title.type].sortable:
             return stmt.order_by(col.asc().nulls_last(), et.main.c.id)

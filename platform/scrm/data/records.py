@@ -16,12 +16,13 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..conditions import ConditionError, evaluate
+from ..conditions import ConditionError
 from ..db import db, run, writing
 from ..errors import BadRequest, Conflict, Detail, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from .evaluation import prepared, stored_value
 from .history import record_changes
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
 from .tables import EntityTables
@@ -83,7 +84,20 @@ class RecordService(RecordReader):
         except ConversionError:
             return False
 
-    def _check_rules(self, entity: EntityDef, merged: dict, changed: set[str], record_id: int | None) -> None:
+    def _compute_stored(self, entity: EntityDef, merged: dict, changed: set[str] | None = None) -> None:
+        """Stored computed fields take their value from the record on every write."""
+        env = None
+        for f in entity.active_fields:
+            if f.computed and f.get("stored"):
+                env = env or self.environment()
+                value = stored_value(self.snapshot, entity, f)(merged, env)
+                if changed is not None and merged.get(f.name) != value:
+                    changed.add(f.name)
+                merged[f.name] = value
+
+    def _check_rules(
+        self, entity: EntityDef, merged: dict, changed: set[str], record_id: int | None, current: dict | None = None
+    ) -> None:
         et = self.tables(entity)
         details: list[Detail] = []
         for f in entity.active_fields:
@@ -118,15 +132,21 @@ class RecordService(RecordReader):
                         ).format(id=other)
                         details.append(Detail(c["fields"][-1], message))
             elif c["type"] == "check":
-                try:
-                    applies = evaluate(c.get("when"), merged, entity, self.field_types)
-                    holds = not applies or evaluate(c["assert"], merged, entity, self.field_types)
-                except ConditionError:
-                    continue  # checked when the definition was published; never block on it here
+                env = self.environment(old=current)
+                applies = not c.get("when") or self._holds(entity, c, "when", merged, env)
+                holds = not applies or self._holds(entity, c, "assert", merged, env)
                 if not holds:
                     details.append(Detail(c.get("field") or "$", text(c.get("message")) or c["name"]))
         if details:
             raise ValidationFailed(_("Please correct the marked fields."), details)
+
+    def _holds(self, entity: EntityDef, constraint: dict, part: str, record: dict, env) -> bool:
+        key = ("constraint", entity.version, constraint["name"], part)
+        try:
+            check = prepared(self.snapshot, constraint[part], entity, "check", key=key)
+        except ConditionError:
+            return True  # checked when the definition was published; never block a save on it here
+        return check.predicate(record, env)
 
     def _find_duplicate(self, et: EntityTables, values: dict, record_id: int | None) -> int | None:
         q = sa.select(et.main.c.id).where(
@@ -152,7 +172,8 @@ class RecordService(RecordReader):
             cleaned = self.validate(entity, data, partial=current is not None, current=current)
             merged = {**(current or {**self.defaults(entity)}), **cleaned}
             changed = {k for k, v in cleaned.items() if current is None or current.get(k) != v}
-            self._check_rules(entity, merged, changed, record_id)
+            self._compute_stored(entity, merged, changed)
+            self._check_rules(entity, merged, changed, record_id, current)
         except ValidationFailed as exc:
             return exc.by_path()
         return {}
@@ -173,6 +194,7 @@ class RecordService(RecordReader):
             merged = {**self.defaults(entity), **cleaned}
             for f in self.multi_fields(entity):
                 merged.setdefault(f.name, [])
+            self._compute_stored(entity, merged)
             self._check_rules(entity, merged, set(merged), None)
             record_id = self._insert(entity, merged)
             db.session.commit()
@@ -207,6 +229,7 @@ class RecordService(RecordReader):
                             exc.message, [Detail(f"[{start + i}].{d.path}", d.message, d.code) for d in exc.details]
                         ) from None
                     merged = {**defaults, **cleaned}
+                    self._compute_stored(entity, merged)
                     row = {
                         "version": 1,
                         "created_at": moment,
@@ -317,7 +340,8 @@ class RecordService(RecordReader):
             cleaned = self.validate(entity, data, partial=True, current=current)
             changed = {k for k, v in cleaned.items() if current.get(k) != v}
             merged = {**current, **cleaned}
-            self._check_rules(entity, merged, changed, record_id)
+            self._compute_stored(entity, merged, changed)
+            self._check_rules(entity, merged, changed, record_id, current)
             if changed:
                 self._write_update(entity, current, merged, changed, version)
             db.session.commit()

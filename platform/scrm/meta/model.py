@@ -236,5 +236,26 @@ class FormDef:
         return self.doc.get("label") or self.name
 
 
+_SYSTEM_TYPES = {
+    "id": "integer",
+    "version": "integer",
+    "created_by": "integer",
+    "updated_by": "integer",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "deleted_at": "datetime",
+}
+
+
+def system_field(entity: EntityDef, name: str) -> FieldDef | None:
+    """System columns are addressable by name in conditions and sorts (read-only)."""
+    if name not in SYSTEM_COLUMNS:
+        return None
+    return FieldDef(
+        entity.name,
+        {"id": f"_{name}", "name": name, "column": name, "type": _SYSTEM_TYPES[name], "label": name, "readonly": True},
+    )
+
+
 def default_table(entity_name: str) -> str:
     return f"crm_{entity_name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..conditions.messages import CODES as CONDITION_CODES
 from ..i18n import N_, _
 
 ERROR = "error"
@@ -73,13 +74,8 @@ CODES: dict[str, str] = {
     "E-FORM-006": N_("The layout id {id!r} is used twice."),
     "E-FORM-007": N_("A tab can only be placed inside tabs, and tabs only at the top of the layout."),
     "W-FORM-001": N_("The field {field!r} is deactivated and will not be shown."),
-    # conditions (subset checked now; the full language comes with the condition issue)
-    "E-COND-001": N_("{ref!r} is not a field of {entity!r}."),
-    "E-COND-002": N_("The operator {op!r} cannot be used with a field of type {type!r}."),
-    "E-COND-003": N_("The value does not fit the field {field!r}: {detail}"),
-    "E-COND-004": N_("{construct} is not supported in this context yet."),
-    "E-COND-005": N_("A list of values may not contain null."),
-    "E-COND-006": N_("The condition is too deep or too large (at most {depth} levels and {nodes} nodes)."),
+    # conditions
+    **CONDITION_CODES,  # owned by scrm.conditions.messages
     # roles
     "E-ROLE-001": N_("{entity!r} is not a defined entity."),
     "E-ROLE-002": N_("{field!r} is not a field of {entity!r}."),

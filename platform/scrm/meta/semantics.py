@@ -4,7 +4,7 @@ input, and reports :class:`Problem` objects in the same shape as phase A."""
 
 from __future__ import annotations
 
-from ..conditions.check import ConditionChecker
+from ..conditions.check import ConditionChecker, document_source
 from ..fields import ConversionError, FieldTypes
 from .documents import DefinitionSet, Document
 from .model import RESERVED_NAMES, SYSTEM_SORTABLE, EntityDef
@@ -95,15 +95,12 @@ class SemanticChecker:
                 except ConversionError as exc:
                     out.append(("E-ENTITY-012", f"{at}.default", {"detail": exc.message}))
             if f.computed:
-                out += self.conditions_in_operand(f.spec["computed"], entity, f"{at}.computed")
+                out += self.conditions.check_computed(f, entity, f"{at}.computed")
         self._entity_lists(doc.body, entity, out)
         self._entity_relations(doc.body, entity, out)
         self._entity_constraints(doc.body, entity, out)
-
-    def conditions_in_operand(self, operand, entity, path) -> list:
-        found: list = []
-        self.conditions._operand(operand, entity, path, None, found)
-        return found
+        for name, cond in doc.body.get("conditions", {}).items():
+            out += self.conditions.check(cond, entity, f"$.conditions.{name}", "named")
 
     def _field_ok(self, entity: EntityDef, name: str, *, searchable=False, sortable=False, scalar=False) -> bool:
         if sortable and name in SYSTEM_SORTABLE:
@@ -111,8 +108,8 @@ class SemanticChecker:
         f = entity.field(name)
         if f is None:
             return False
-        if (sortable or scalar or searchable) and f.computed and not f.get("stored"):
-            return False  # no column behind it
+        if (scalar or searchable) and f.computed and not f.get("stored"):
+            return False  # no column behind it (sorting uses its expression)
         ftype = self.field_types.get(f.type)
         if ftype is None:
             return True
@@ -137,7 +134,7 @@ class SemanticChecker:
                 out.append(("E-ENTITY-007", f"$.list.columns[{i}]", {"field": name}))
         for i, name in enumerate(spec.get("filters", [])):
             f = entity.field(name)
-            if f is None or f.type == "json" or (f.computed and not f.get("stored")):
+            if f is None or f.type == "json":
                 out.append(("E-ENTITY-016", f"$.list.filters[{i}]", {"field": name}))
         for part in (spec.get("sort") or "").split(","):
             name = part.lstrip("-")
@@ -186,11 +183,11 @@ class SemanticChecker:
                     elif not self._field_ok(entity, name, scalar=True):
                         out.append(("E-ENTITY-020", f"{at}.fields[{j}]", {"field": name}))
                 if "where" in c:
-                    out += self.conditions.check(c["where"], entity, f"{at}.where")
+                    out += self.conditions.check(c["where"], entity, f"{at}.where", "check")
             else:
                 for key in ("when", "assert"):
                     if key in c:
-                        out += self.conditions.check(c[key], entity, f"{at}.{key}")
+                        out += self.conditions.check(c[key], entity, f"{at}.{key}", "check")
                 if c.get("field") and entity.field(c["field"]) is None:
                     out.append(("E-ENTITY-016", f"{at}.field", {"field": c["field"]}))
         for i, index in enumerate(body.get("indexes", [])):
@@ -281,7 +278,7 @@ class SemanticChecker:
         if (kind == "tab" and parent != "tabs") or (kind == "tabs" and depth != 0):
             out.append(("E-FORM-007", f"{path}.type", {}))
         for i, rule in enumerate(node.get("rules", [])):
-            out += self.conditions.check(rule["when"], entity, f"{path}.rules[{i}].when")
+            out += self.conditions.check(rule["when"], entity, f"{path}.rules[{i}].when", "form")
         if kind == "field":
             self._form_field(node, path, entity, out, state)
         elif kind == "related_list":
@@ -296,7 +293,7 @@ class SemanticChecker:
             if node.get("sort") and not self._field_ok(target, node["sort"].lstrip("-"), sortable=True):
                 out.append(("E-ENTITY-008", f"{path}.sort", {"field": node["sort"].lstrip("-")}))
             if "filter" in node:
-                out += self.conditions.check(node["filter"], target, f"{path}.filter", record=entity)
+                out += self.conditions.check(node["filter"], target, f"{path}.filter", "lookup", outer=entity)
         for i, child in enumerate(node.get("items", [])):
             self._form_node(child, f"{path}.items[{i}]", entity, out, state, depth + 1, kind)
 
@@ -326,7 +323,9 @@ class SemanticChecker:
             target = self.entities.get(f.target)
             if target is not None:
                 if "filter" in lookup:
-                    out += self.conditions.check(lookup["filter"], target, f"{path}.lookup.filter", record=entity)
+                    out += self.conditions.check(
+                        lookup["filter"], target, f"{path}.lookup.filter", "lookup", outer=entity
+                    )
                 for i, col in enumerate(lookup.get("display", [])):
                     if target.field(col) is None:
                         out.append(("E-FORM-002", f"{path}.lookup.display[{i}]", {"field": col, "entity": target.name}))
@@ -348,7 +347,7 @@ class SemanticChecker:
                         ("E-ROLE-002", f"{at}.fields.{field_name}", {"field": field_name, "entity": entity_name})
                     )
             if "filter" in perm:
-                out += self.conditions.check(perm["filter"], entity, f"{at}.filter")
+                out += self.conditions.check(perm["filter"], entity, f"{at}.filter", "permission")
 
     def check_workflow(self, doc: Document, out: list) -> None:
         body = doc.body
@@ -370,7 +369,7 @@ class SemanticChecker:
             if t["to"] not in states:
                 out.append(("E-REF-003", f"{at}.to", {"state": t["to"]}))
             if "guard" in t:
-                out += self.conditions.check(t["guard"], entity, f"{at}.guard")
+                out += self.conditions.check(t["guard"], entity, f"{at}.guard", "guard")
             for j, name in enumerate(t.get("input", [])):
                 if entity.field(name) is None:
                     out.append(("E-REF-002", f"{at}.input[{j}]", {"field": name, "entity": entity.name}))
@@ -382,11 +381,13 @@ class SemanticChecker:
             if not self.known_entity(body["entity"]):
                 out.append(("E-REF-001", "$.entity", {"entity": body["entity"]}))
             return
+        context = "event" if body.get("trigger") else "alert"
+        source = document_source(body, dict.fromkeys(body.get("params", {})))
         for key in ("scope", "condition"):
             if key in body:
-                out += self.conditions.check(body[key], entity, f"$.{key}")
+                out += self.conditions.check(body[key], entity, f"$.{key}", context, source=source)
         for name, operand in body.get("metrics", {}).items():
-            out += self.conditions_in_operand(operand, entity, f"$.metrics.{name}")
+            out += self.conditions.check_operand(operand, entity, f"$.metrics.{name}", context, source=source)
 
     def check_dashboard(self, doc: Document, out: list) -> None:
         body = doc.body
