@@ -51,6 +51,38 @@ def test_broken_document_gets_its_code_at_its_path(checker, shipped, case):
         assert p.code in CODES
 
 
+def _nested(levels: int) -> dict:
+    node = {"field": "n", "op": "is_null"}
+    for _ in range(levels):
+        node = {"not": node}
+    return node
+
+
+@pytest.mark.parametrize(
+    "condition, refused",
+    [
+        (_nested(11), False),  # 12 levels: the limit
+        (_nested(12), True),
+        ({"all": [{"any": [{"field": "n", "op": "is_null"}] * 98}] * 2}, False),  # 199 nodes
+        ({"all": [{"any": [{"field": "n", "op": "is_null"}] * 100}] * 2}, True),
+    ],
+    ids=["12 levels", "13 levels", "199 nodes", "203 nodes"],
+)
+def test_conditions_beyond_the_limits_are_refused(checker, shipped, condition, refused):
+    doc = {
+        "kind": "entity",
+        "name": "probe",
+        "label": "Probe",
+        "fields": [{"name": "n", "type": "integer"}],
+        "constraints": [{"name": "ck", "type": "check", "assert": condition, "message": "m"}],
+    }
+    _normalised, problems = checker.check_set(
+        shipped.replaced(Document("entity", "probe", doc)), only={("entity", "probe")}
+    )
+    expected = [("E-COND-006", "$.constraints[0].assert")] if refused else []
+    assert [(p.code, p.path) for p in problems] == expected
+
+
 def test_shipped_definitions_are_clean(checker):
     _docs, problems = checker.check_files(REPO_ROOT)
     assert [p.line() for p in problems] == []

@@ -211,7 +211,7 @@ class Wide(GenericFunction):
 
 @compiles(Wide)
 def _wide_sqlite(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
+    return f"({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(Wide, "postgresql")

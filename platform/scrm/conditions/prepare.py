@@ -141,8 +141,11 @@ class Preparer:
 
     # -- entry points -------------------------------------------------------------------------
     def condition(self, cond: Any, entity: EntityDef, path: str = "$") -> ir.Node:
-        self._limits(cond, path)
-        return self._guarded(lambda: self._node(cond, Scope(entity), path, 1), path)
+        def build() -> ir.Node:
+            self._limits(cond, path)
+            return self._node(cond, Scope(entity), path, 1)
+
+        return self._guarded(build, path)
 
     def field(self, name: str, entity: EntityDef, path: str = "$") -> ir.Field:
         """A field of ``entity`` as an operand (a computed one carries its expression)."""
@@ -223,17 +226,25 @@ class Preparer:
             if found is None:
                 found = scope.entity.doc.get("conditions", {}).get(name)
         if found is None:
-            raise ConditionError("E-COND-007", path, what=_("named condition"), name=name)
+            raise ConditionError("E-COND-007", path, what=_("named condition"), ref=name)
         key = f"use:{scope.entity.name}.{name}"
         if key in self._expanding:
             chain = " → ".join([k.split(".", 1)[1] for k in self._expanding if k.startswith("use:")] + [name])
-            raise ConditionError("E-COND-008", path, name=name, chain=chain)
+            raise ConditionError("E-COND-008", path, ref=name, chain=chain)
+        return self._expand(key, path, lambda: self._node(found, scope, path, depth))
+
+    def _expand(self, key: str, path: str, build: Callable[[], Any]) -> Any:
+        """Expand a named condition or metric; its problems are reported where it is used (its
+        own definition is checked where it is declared)."""
         self._expanding.append(key)
+        collect, self.collect = self.collect, False
         try:
-            inner = self._node(found, scope, path, depth)
+            return build()
+        except ConditionError as exc:
+            raise ConditionError(exc.code, path, **exc.params) from None
         finally:
+            self.collect = collect
             self._expanding.pop()
-        return inner
 
     # -- leaves ---------------------------------------------------------------------------------
     def _leaf(self, node: dict, scope: Scope, path: str, depth: int) -> ir.Node:
@@ -483,12 +494,12 @@ class Preparer:
             case "ctx":
                 self._allow("ctx", "ctx", path)
                 if not isinstance(value, str) or value not in CTX_KINDS:
-                    raise ConditionError("E-COND-007", f"{path}.ctx", what=_("context value"), name=value)
+                    raise ConditionError("E-COND-007", f"{path}.ctx", what=_("context value"), ref=value)
                 return ir.Ctx(CTX_KINDS[value], path, value)
             case "param":
                 self._allow("param", "param", path)
                 if not isinstance(value, str) or value not in self.source.params:
-                    raise ConditionError("E-COND-007", f"{path}.param", what=_("parameter"), name=value)
+                    raise ConditionError("E-COND-007", f"{path}.param", what=_("parameter"), ref=value)
                 return ir.Param(self.source.params[value], path, value)
             case "metric":
                 return self._metric(value, scope, path, depth)
@@ -565,7 +576,7 @@ class Preparer:
                 chain = " → ".join(
                     [k.split(".", 1)[1] for k in self._expanding if k.startswith("computed:")] + [f.name]
                 )
-                raise ConditionError("E-COND-008", path, name=f.name, chain=chain)
+                raise ConditionError("E-COND-008", path, ref=f.name, chain=chain)
             self._expanding.append(marker)
             inner = Preparer(self.field_types, self.lookup, "stored" if f.get("stored") else "computed", collect=False)
             inner._expanding = self._expanding
@@ -582,16 +593,12 @@ class Preparer:
         self._allow("metric", "metric", path)
         raw = self.source.metrics.get(name) if isinstance(name, str) else None
         if raw is None:
-            raise ConditionError("E-COND-007", f"{path}.metric", what=_("metric"), name=name)
+            raise ConditionError("E-COND-007", f"{path}.metric", what=_("metric"), ref=name)
         key = f"metric:{name}"
         if key in self._expanding:
             chain = " → ".join([k.split(":", 1)[1] for k in self._expanding if k.startswith("metric:")] + [name])
-            raise ConditionError("E-COND-008", f"{path}.metric", name=name, chain=chain)
-        self._expanding.append(key)
-        try:
-            return self._operand(raw, scope, path, depth)
-        finally:
-            self._expanding.pop()
+            raise ConditionError("E-COND-008", f"{path}.metric", ref=name, chain=chain)
+        return self._expand(key, f"{path}.metric", lambda: self._operand(raw, scope, path, depth))
 
     def _agg(self, raw: dict, scope: Scope, path: str, depth: int) -> ir.Agg:
         self._allow("agg", _("An aggregate"), path)

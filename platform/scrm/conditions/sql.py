@@ -465,8 +465,10 @@ class SqlCompiler:
         child = self.tables[o.child.name].main.alias(self.name("c"))
         inner = Scope(o.child, child, [], scope)
         conds = [child.c.deleted_at.is_(None)]
-        if o.window is not None:
+        if o.window is not None:  # rows whose window field is empty are in no window
             moment = self._field(o.window.field, inner)
+            if o.window.start is None and o.window.end is None:
+                conds.append(moment.expr.is_not(None))
             for end, op in ((o.window.start, "gte"), (o.window.end, "lt")):
                 if end is not None:
                     conds.append(_apply(op, moment.expr, bind(self.operand(end, inner).value, moment.kind)))

@@ -282,6 +282,26 @@ class RecordReader:
             )
         return out
 
+    def explain(self, entity_name: str, record_id: int, condition: Any) -> dict:
+        """Whether a saved record meets a condition, and why: each leaf with its operand values."""
+        entity = self.entity(entity_name)
+        record = self.get(entity_name, record_id)
+        try:
+            check = prepared(self.snapshot, condition, entity, "filter")
+        except ConditionError as exc:
+            raise BadRequest(
+                _("The condition is not valid: {message}").format(message=exc.message),
+                [Detail(f"condition{exc.path[1:]}", exc.message, exc.code)],
+                "invalid_condition",
+            ) from None
+        env = self.environment()
+        return {
+            "result": check.predicate(record, env),
+            "explanation": check.predicate.explain(record, env),
+            "deps": check.deps.as_dict(),
+            "now": env.now.isoformat().replace("+00:00", "Z"),
+        }
+
     # -- validation -----------------------------------------------------------------------
     def to_json(self, entity: EntityDef, record: dict) -> dict:
         out: dict[str, Any] = {"id": record["id"], "version": record["version"]}

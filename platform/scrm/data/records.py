@@ -16,7 +16,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..conditions import ConditionError
+from ..conditions import ConditionError, UserContext
 from ..db import db, run, writing
 from ..errors import BadRequest, Conflict, Detail, ValidationFailed
 from ..fields import ConversionError
@@ -48,6 +48,11 @@ def write_operation(method):
 
 
 class RecordService(RecordReader):
+    @classmethod
+    def for_user(cls, snapshot, user) -> RecordService:
+        """The service as a signed-in user sees it (``ctx`` conditions read the user's id and roles)."""
+        return cls(snapshot, user.id, user=UserContext(id=user.id, roles=tuple(user.roles)))
+
     def validate(self, entity: EntityDef, data: Any, *, partial: bool, current: dict | None = None) -> dict:
         """Clean input into canonical values or raise :class:`ValidationFailed` with per-field details."""
         if not isinstance(data, dict):

@@ -94,7 +94,7 @@ def _nul_path(value, path: str) -> str | None:
 
 
 def service() -> RecordService:
-    return RecordService(snapshot(), current_user.id)
+    return RecordService.for_user(snapshot(), current_user)
 
 
 def record_id_or_404(record_id: int) -> int:
@@ -194,6 +194,19 @@ def update_record(entity: str, record_id: int):
 def delete_record(entity: str, record_id: int):
     service().delete(entity, record_id_or_404(record_id), if_match())
     return "", 204
+
+
+@bp.post("/records/<entity>/<int:record_id>/explain")
+def explain_record(entity: str, record_id: int):
+    """Evaluate a condition on one record and show why: ``{"condition": {...}}``."""
+    body = json_body()
+    if not isinstance(body.get("condition"), dict):
+        raise BadRequest(
+            _("Send the condition to explain as {key}.").format(key='"condition"'),
+            [Detail("condition", _("Expected an object."))],
+            "invalid_condition",
+        )
+    return jsonify(service().explain(entity, record_id_or_404(record_id), body["condition"]))
 
 
 @bp.get("/records/<entity>/<int:record_id>/history")

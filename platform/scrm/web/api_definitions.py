@@ -5,9 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
+from ..conditions import Preparer, deps
+from ..conditions.check import ConditionChecker
+from ..conditions.prepare import CONTEXTS
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _
 from ..meta import store
+from ..meta.problems import has_errors, problem
 from ..meta.structure import KINDS
 from ..runtime import runtime, snapshot
 from ..security.access import require_designer
@@ -143,3 +147,33 @@ def versions(kind: str, name: str):
     if not rows:
         raise NotFound(_("There is no definition {kind}/{name}.").format(kind=kind, name=name))
     return jsonify({"items": [r.summary() for r in rows]})
+
+
+@bp.post("/conditions/check")
+def check_condition():
+    """Check a condition for the condition builder: ``{"entity", "condition", "context"}`` gives
+    every problem (code, JSON path, message) and, when it is valid, what it depends on."""
+    designer_only()
+    body = json_body(decimals=False)
+    snap = snapshot()
+    entity = snap.entity(body.get("entity")) if isinstance(body.get("entity"), str) else None
+    if entity is None:
+        raise BadRequest(_("Name a published entity."), [Detail("entity", _("Unknown entity."))], "invalid_entity")
+    context = body.get("context", "filter")
+    if context not in CONTEXTS:
+        raise BadRequest(
+            _("Unknown context {context!r}; expected one of {contexts}.").format(
+                context=context, contexts=", ".join(sorted(CONTEXTS))
+            ),
+            [Detail("context", _("Unknown context."))],
+            "invalid_context",
+        )
+    checker = ConditionChecker(snap.field_types, snap.entity)
+    found = checker.check(body.get("condition"), entity, "$", context)
+    problems = [problem(code, path, **params) for code, path, params in found]
+    valid = not has_errors(problems)
+    dependencies = None
+    if valid:
+        node = Preparer(snap.field_types, snap.entity, context).condition(body.get("condition"), entity)
+        dependencies = deps(node).as_dict()
+    return jsonify({"valid": valid, "problems": [p.as_dict() for p in problems], "deps": dependencies})

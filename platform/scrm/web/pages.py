@@ -64,7 +64,7 @@ def navigation_groups(snap) -> list[tuple[str, list[NavItem]]]:
 
 
 def service() -> RecordService:
-    return RecordService(snapshot(), current_user.id)
+    return RecordService.for_user(snapshot(), current_user)
 
 
 def entity_or_404(svc: RecordService, name: str) -> EntityDef:
