@@ -24,6 +24,7 @@ from scrm.meta.model import EntityDef
 from scrm.plugins.builtins import BUILTIN_FIELD_TYPES
 
 TZ = "Asia/Shanghai"
+PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
 
 MANAGER = {
     "kind": "entity",

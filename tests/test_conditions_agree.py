@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from condition_world import world
+from condition_world import PG_URL, world
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
@@ -429,8 +429,6 @@ conditions = st.recursive(
 # -- the property ------------------------------------------------------------------------------
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def shared_world(request, tmp_path_factory):
-    from conftest import PG_URL
-
     if request.param == "postgresql" and not PG_URL:
         pytest.skip("SCRM_TEST_DATABASE_URL is not set")
     with world(request.param, tmp_path_factory.mktemp("world")) as w:

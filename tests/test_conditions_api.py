@@ -221,3 +221,28 @@ def test_the_condition_builder_reports_dependencies(api):
     deps = r.json["deps"]
     assert deps["relations"] == ["customer.trades"] and deps["uses_time"] is True
     assert "primary_manager.name" in deps["paths"] and "employee.name" in deps["fields"]
+
+
+def test_a_field_that_published_conditions_read_cannot_be_removed(api):
+    doc = api.get("/api/v1/definitions/entity/trade").json
+    doc["fields"] = [f for f in doc["fields"] if f["name"] != "trade_time"]
+    doc["list"]["columns"].remove("trade_time")
+    doc["list"]["sort"] = "-trade_date"
+    doc["indexes"] = [i for i in doc["indexes"] if "-trade_time" not in i["fields"]]
+    assert api.put("/api/v1/definitions/entity/trade", json=doc).status_code == 200
+    r = api.post("/api/v1/definitions/entity/trade/publish")
+    assert r.status_code == 422
+    paths = {(d["path"], d.get("code")) for d in r.json["error"]["details"]}
+    assert ("entity/customer:$.conditions.active_trader_30d.expr.window.field", "E-COND-001") in paths
+    assert ("entity/customer:$.conditions.dormant_30d.not.expr.window.field", "E-COND-001") in paths
+
+
+def test_computed_fields_show_on_record_pages_and_lists_but_not_in_forms(client, svc, seed):
+    svc.update("customer", seed["c1"], {"birth_date": "1980-01-01"}, version=1)
+    today = date.today()
+    age = today.year - 1980  # born on 1 January
+    page = client.get(f"/e/customer/{seed['c1']}").get_data(as_text=True)
+    assert f'id="f-age">{age}</div>' in page
+    assert 'name="age"' not in client.get(f"/e/customer/{seed['c1']}/edit").get_data(as_text=True)
+    listing = client.get("/e/customer?cols=name,age&sort=-age")
+    assert listing.status_code == 200 and f">{age}<" in listing.get_data(as_text=True)

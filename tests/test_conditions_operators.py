@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from condition_world import world
+from condition_world import PG_URL, world
 
 NOW = datetime(2024, 2, 28, 16, 0, tzinfo=UTC)  # midnight of 29 February 2024 in Shanghai
 COMMON_YEAR = datetime(2025, 2, 28, 4, 0, tzinfo=UTC)  # noon of 28 February 2025 in Shanghai
@@ -197,8 +197,6 @@ CASES = [
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def rows(request, tmp_path_factory):
-    from conftest import PG_URL
-
     if request.param == "postgresql" and not PG_URL:
         pytest.skip("SCRM_TEST_DATABASE_URL is not set")
     with world(request.param, tmp_path_factory.mktemp("truth")) as w:

@@ -133,7 +133,9 @@ class SqlCompiler:
         if isinstance(n, ir.Not):
             return self.condition(n.item, scope, not neg)
         if isinstance(n, ir.All | ir.AnyOf):
-            parts = [p for p in (self.condition(i, scope, neg) for i in n.items) if p is not None]
+            # cheap tests first: a database that evaluates in order (SQLite) skips the aggregates
+            items = sorted(n.items, key=_cost)
+            parts = [p for p in (self.condition(i, scope, neg) for i in items) if p is not None]
             if not parts:
                 return None
             conjunction = isinstance(n, ir.All) != neg
@@ -535,7 +537,7 @@ class SqlCompiler:
             ranked = (
                 sa.select(fk.label("k"), ov.label("v"), rank.label("rn"))
                 .select_from(source)
-                .where(*conds, fk.is_not(None), _of_expr(order).is_not(None))
+                .where(*conds, _of_expr(order).is_not(None))
                 .subquery(f"{name}r")
             )
             derived = sa.select(ranked.c.k, ranked.c.v).where(ranked.c.rn == 1).subquery(name)
@@ -569,6 +571,19 @@ class SqlCompiler:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _cost(n: ir.Node) -> int:
+    """A rough price of evaluating a node per row: aggregates and paths cost, columns do not."""
+    total = 0
+    for leaf in ir.leaves(n):
+        for op in (leaf.left, *leaf.args):
+            for inner in ir.operands(op):
+                if isinstance(inner, ir.Agg):
+                    total += 100
+                elif isinstance(inner, ir.Field) and (len(inner.steps) > 1 or inner.computed is not None):
+                    total += 10
+    return total
+
+
 def _unknown(*values) -> Any:
     tests = []
     for v in values:
@@ -666,6 +681,10 @@ def bind(value: Any, kind: str | None, like=None):
     return sa.literal(value, sa.String())
 
 
+def _root(entity, tables: Mapping[str, Any], table=None) -> Scope:
+    return Scope(entity, table if table is not None else tables[entity.name].main, [])
+
+
 def compile_sql(
     node: ir.Node | None,
     entity,
@@ -677,7 +696,7 @@ def compile_sql(
     table=None,
 ) -> Compiled:
     """The condition as a WHERE clause over ``entity``'s table (or ``table``, an alias of it)."""
-    scope = Scope(entity, table if table is not None else tables[entity.name].main, [])
+    scope = _root(entity, tables, table)
     if node is None:
         return Compiled(sa.true(), [])
     where = SqlCompiler(tables, env, dialect, batch=batch).condition(node, scope)
@@ -696,7 +715,7 @@ def compile_operand(
 ) -> tuple[Any, list]:
     """A computed value as a typed column expression for a SELECT, and the joins it needs
     (``batch=False``: aggregates as correlated subqueries, computed for the rows returned only)."""
-    scope = Scope(entity, table if table is not None else tables[entity.name].main, [])
+    scope = _root(entity, tables, table)
     compiler = SqlCompiler(tables, env, dialect, batch=batch)
     value = compiler.operand(operand, scope)
     return typed(value, dialect), scope.joins

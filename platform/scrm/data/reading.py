@@ -18,7 +18,7 @@ from ..db import dialect_name, run
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
-from .evaluation import computed_field, environment, prepared
+from .evaluation import PreparedCondition, computed_field, environment, prepared
 from .history import changes_of
 from .query import after as after_clause
 from .query import decode_cursor, encode_cursor, order_by, parse_sort
@@ -117,19 +117,27 @@ class RecordReader:
         et = self.tables(entity)
         stmt = stmt.where(et.main.c.deleted_at.is_(None))
         if filter:
-            try:
-                node = prepared(self.snapshot, filter, entity, "filter").node
-                compiled = compile_sql(node, entity, self.snapshot.tables, env, dialect_name())
-            except ConditionError as exc:
-                raise BadRequest(
-                    _("The filter is not valid: {message}").format(message=exc.message),
-                    [Detail(f"filter{exc.path[1:]}", exc.message, exc.code)],
-                    "invalid_filter",
-                ) from None
-            stmt = compiled.apply(stmt)
+            node = self.prepared(filter, entity, "filter").node
+            stmt = compile_sql(node, entity, self.snapshot.tables, env, dialect_name()).apply(stmt)
         if search and search.strip():
             stmt = stmt.where(self._search(entity, et, search.strip()))
         return stmt
+
+    def prepared(self, condition: Any, entity: EntityDef, param: str) -> PreparedCondition:
+        """A condition sent by a client, prepared; a 400 pointing into ``param`` when it does not fit."""
+        try:
+            return prepared(self.snapshot, condition, entity, "filter")
+        except ConditionError as exc:
+            message = (
+                _("The filter is not valid: {message}")
+                if param == "filter"
+                else _("The condition is not valid: {message}")
+            )
+            raise BadRequest(
+                message.format(message=exc.message),
+                [Detail(f"{param}{exc.path[1:]}", exc.message, exc.code)],
+                f"invalid_{param}",
+            ) from None
 
     def _search(self, entity: EntityDef, et: EntityTables, q: str) -> sa.ColumnElement[bool]:
         parts = [
@@ -286,14 +294,7 @@ class RecordReader:
         """Whether a saved record meets a condition, and why: each leaf with its operand values."""
         entity = self.entity(entity_name)
         record = self.get(entity_name, record_id)
-        try:
-            check = prepared(self.snapshot, condition, entity, "filter")
-        except ConditionError as exc:
-            raise BadRequest(
-                _("The condition is not valid: {message}").format(message=exc.message),
-                [Detail(f"condition{exc.path[1:]}", exc.message, exc.code)],
-                "invalid_condition",
-            ) from None
+        check = self.prepared(condition, entity, "condition")
         env = self.environment()
         return {
             "result": check.predicate(record, env),

@@ -38,9 +38,16 @@ INPUT_TYPES = {
 
 def auto_layout(entity: EntityDef) -> dict:
     """The layout used when no form is declared: every active field, two columns."""
-    items = [{"type": "field", "field": f.name} for f in entity.active_fields if not f.computed]
+    items = [field_item(f) for f in entity.active_fields]
     related = [{"type": "related_list", "relation": r.name} for r in entity.relations if r.kind == "has_many"]
     return {"type": "section", "columns": 2, "items": items + related}
+
+
+def field_item(f: FieldDef) -> dict:
+    """A layout item for a field; a computed field is shown on the record page, not in forms."""
+    if f.computed:
+        return {"type": "field", "field": f.name, "modes": ["view"]}
+    return {"type": "field", "field": f.name}
 
 
 def layout_of(entity: EntityDef, form: FormDef | None) -> dict:
@@ -53,7 +60,7 @@ def layout_of(entity: EntityDef, form: FormDef | None) -> dict:
     placed = {
         entity.field(n["field"]).id for n in _walk(form.layout) if n.get("type") == "field" and entity.field(n["field"])
     }
-    rest = [{"type": "field", "field": f.name} for f in entity.active_fields if f.id not in placed and not f.computed]
+    rest = [field_item(f) for f in entity.active_fields if f.id not in placed]
     if not rest:
         return form.layout
     other = {
