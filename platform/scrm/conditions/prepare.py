@@ -143,7 +143,7 @@ class Preparer:
     def condition(self, cond: Any, entity: EntityDef, path: str = "$") -> ir.Node:
         def build() -> ir.Node:
             self._limits(cond, path)
-            return self._node(cond, Scope(entity), path, 1)
+            return self._node(cond, Scope(entity), path)
 
         return self._guarded(build, path)
 
@@ -154,7 +154,7 @@ class Preparer:
     def operand(self, raw: Any, entity: EntityDef, path: str = "$") -> ir.Operand | None:
         """A standalone operand (computed fields, metrics, dashboard measures)."""
         try:
-            return self._operand(raw, Scope(entity), path, 1)
+            return self._operand(raw, Scope(entity), path)
         except ConditionError as exc:
             if not self.collect:
                 raise
@@ -190,7 +190,7 @@ class Preparer:
             raise ConditionError("E-COND-006", path, depth=MAX_DEPTH, nodes=MAX_NODES)
 
     # -- groups ---------------------------------------------------------------------------------
-    def _node(self, node: Any, scope: Scope, path: str, depth: int) -> ir.Node:
+    def _node(self, node: Any, scope: Scope, path: str) -> ir.Node:
         if not isinstance(node, dict):
             raise ConditionError("E-COND-013", path, detail=_("a condition must be an object"))
         self._count(path)
@@ -203,9 +203,9 @@ class Preparer:
                     "E-COND-013", path, detail=_("{key} cannot be combined with {other}").format(key=key, other=extra)
                 )
             if key == "not":
-                return ir.Not(path, self._node(node["not"], scope, f"{path}.not", depth + 1))
+                return ir.Not(path, self._node(node["not"], scope, f"{path}.not"))
             if key == "use":
-                return self._use(node["use"], scope, f"{path}.use", depth)
+                return self._use(node["use"], scope, f"{path}.use")
             items = node[key]
             if not isinstance(items, list) or not items:
                 raise ConditionError(
@@ -214,11 +214,11 @@ class Preparer:
             built = []
             for i, child in enumerate(items):
                 at = f"{path}.{key}[{i}]"
-                built.append(self._guarded(lambda c=child, at=at: self._node(c, scope, at, depth + 1), at))
+                built.append(self._guarded(lambda c=child, at=at: self._node(c, scope, at), at))
             return (ir.All if key == "all" else ir.AnyOf)(path, tuple(built))
-        return self._leaf(node, scope, path, depth)
+        return self._leaf(node, scope, path)
 
-    def _use(self, name: Any, scope: Scope, path: str, depth: int) -> ir.Node:
+    def _use(self, name: Any, scope: Scope, path: str) -> ir.Node:
         self._allow("use", "use", path)
         found = None
         if isinstance(name, str):
@@ -231,7 +231,7 @@ class Preparer:
         if key in self._expanding:
             chain = " → ".join([k.split(".", 1)[1] for k in self._expanding if k.startswith("use:")] + [name])
             raise ConditionError("E-COND-008", path, ref=name, chain=chain)
-        return self._expand(key, path, lambda: self._node(found, scope, path, depth))
+        return self._expand(key, path, lambda: self._node(found, scope, path))
 
     def _expand(self, key: str, path: str, build: Callable[[], Any]) -> Any:
         """Expand a named condition or metric; its problems are reported where it is used (its
@@ -247,7 +247,7 @@ class Preparer:
             self._expanding.pop()
 
     # -- leaves ---------------------------------------------------------------------------------
-    def _leaf(self, node: dict, scope: Scope, path: str, depth: int) -> ir.Node:
+    def _leaf(self, node: dict, scope: Scope, path: str) -> ir.Node:
         unknown = sorted(set(node) - LEAF_KEYS)
         if unknown:
             raise ConditionError(
@@ -264,7 +264,7 @@ class Preparer:
         if "field" in node:
             left = self._field(node["field"], scope, f"{path}.field", "field")
         else:
-            left = self._operand(node["expr"], scope, f"{path}.expr", depth)
+            left = self._operand(node["expr"], scope, f"{path}.expr")
         self._check_operator(op, left, path)
         if op in NO_VALUE:
             if "value" in node:
@@ -274,12 +274,12 @@ class Preparer:
         raw = node.get("value")
         vpath = f"{path}.value"
         if op in CHANGE_OPS:
-            return self._change(op, left, raw, scope, path, vpath, depth)
+            return self._change(op, left, raw, scope, path, vpath)
         base = NEGATIVE.get(op, op)
         if left.kind == "set" and base == "contains":
             base = "has_any"
             raw = [raw] if not isinstance(raw, list) else raw
-        leaf = self._positive(base, left, raw, scope, path, vpath, depth, ci, op)
+        leaf = self._positive(base, left, raw, scope, path, vpath, ci, op)
         return ir.Not(path, leaf) if op in NEGATIVE else leaf
 
     def _check_operator(self, op: str, left: ir.Operand, path: str) -> None:
@@ -296,20 +296,20 @@ class Preparer:
         if op not in allowed:
             raise ConditionError("E-COND-002", f"{path}.op", op=op, type=type_name)
 
-    def _positive(self, op, left, raw, scope, path, vpath, depth, ci, source) -> ir.Node:
+    def _positive(self, op, left, raw, scope, path, vpath, ci, source) -> ir.Node:
         match op:
             case "is_null" | "is_empty":
                 return ir.Cmp(path, op, left, (), ci, source)
             case "in" | "has_any" | "has_all":
-                return ir.Cmp(path, op, left, (self._list(left, raw, scope, vpath, depth),), ci, source)
+                return ir.Cmp(path, op, left, (self._list(left, raw, scope, vpath),), ci, source)
             case "between":
                 if not isinstance(raw, list) or len(raw) != 2:
                     raise ConditionError("E-COND-013", vpath, detail=_("between needs two values [low, high]"))
-                lo = self._value(left, raw[0], scope, f"{vpath}[0]", depth)
-                hi = self._value(left, raw[1], scope, f"{vpath}[1]", depth)
+                lo = self._value(left, raw[0], scope, f"{vpath}[0]")
+                hi = self._value(left, raw[1], scope, f"{vpath}[1]")
                 return ir.Cmp(path, "between", left, (lo, hi), ci, source)
             case "contains" | "starts_with" | "ends_with":
-                return ir.Cmp(path, op, left, (self._text(raw, scope, vpath, depth),), ci, source)
+                return ir.Cmp(path, op, left, (self._text(raw, scope, vpath),), ci, source)
             case "in_period":
                 if not isinstance(raw, dict) or not raw or set(raw) - {"from", "to"}:
                     raise ConditionError(
@@ -323,19 +323,19 @@ class Preparer:
             case "within_last" | "within_next":
                 return ir.Cmp(path, "in_period", left, self._within(op, raw, left.kind, vpath), ci, source)
             case "anniversary_is":
-                target = self._value(left, raw, scope, vpath, depth, kind="date")
+                target = self._value(left, raw, scope, vpath, kind="date")
                 if not ir.is_constant(target):
                     raise ConditionError(
                         "E-COND-013", vpath, detail=_('anniversary_is compares with a date such as {"date": "today"}')
                     )
                 return ir.Cmp(path, op, left, (target,), ci, source)
-        right = self._value(left, raw, scope, vpath, depth)
+        right = self._value(left, raw, scope, vpath)
         if isinstance(left, ir.Lit | ir.RelTime) and not isinstance(right, ir.Lit | ir.RelTime):
             left, right = right, left  # keep the row's side on the left
             op = FLIPPED[op]
         return ir.Cmp(path, op, left, (right,), ci, source)
 
-    def _change(self, op, left, raw, scope, path, vpath, depth) -> ir.Node:
+    def _change(self, op, left, raw, scope, path, vpath) -> ir.Node:
         """``changed*`` in terms of the core, with ``old`` as the previous value of the field."""
         self._allow("old", "changed", f"{path}.op")
         if not isinstance(left, ir.Field) or left.scope != "field" or len(left.steps) != 1:
@@ -350,17 +350,17 @@ class Preparer:
                 ),
             )
             return ir.Not(path, same)
-        value = self._value(left, raw, scope, vpath, depth)
+        value = self._value(left, raw, scope, vpath)
         now_is, was = ir.Cmp(path, "eq", left, (value,)), ir.Cmp(path, "eq", old, (value,))
         if op == "changed_to":
             return ir.All(path, (now_is, ir.Not(path, was)))
         return ir.All(path, (was, ir.Not(path, now_is)))
 
     # -- right-hand values -------------------------------------------------------------------
-    def _value(self, left: ir.Operand, raw: Any, scope: Scope, path: str, depth: int, kind=None) -> ir.Operand:
+    def _value(self, left: ir.Operand, raw: Any, scope: Scope, path: str, kind=None) -> ir.Operand:
         kind = kind or left.kind
         if isinstance(raw, dict):
-            right = _adopt(self._operand(raw, scope, path, depth), kind)
+            right = _adopt(self._operand(raw, scope, path), kind)
             if right.kind in ("set", "ids") or not comparable(kind, right.kind):
                 raise ConditionError("E-COND-009", path, left=kind, right=right.kind)
             return right
@@ -396,11 +396,11 @@ class Preparer:
         except ValueProblem as exc:
             raise ConditionError("E-COND-003", path, field=kind, detail=str(exc)) from None
 
-    def _list(self, left: ir.Operand, raw: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
+    def _list(self, left: ir.Operand, raw: Any, scope: Scope, path: str) -> ir.Operand:
         """The value of in / has_*: a literal list, or a constant list (a parameter, the user's roles)."""
         if isinstance(raw, dict):
             wanted = "string" if left.kind == "set" else left.kind
-            right = _adopt(self._operand(raw, scope, path, depth), "set" if left.kind == "set" else wanted)
+            right = _adopt(self._operand(raw, scope, path), "set" if left.kind == "set" else wanted)
             element = {"set": "string", "ids": "integer"}.get(right.kind or "", right.kind)
             if not ir.is_constant(right) or not comparable(wanted, element):
                 raise ConditionError("E-COND-009", path, left=left.kind, right=right.kind)
@@ -423,9 +423,9 @@ class Preparer:
             return ir.Lit("set", path, frozenset(values))
         return ir.Lit(left.kind, path, tuple(dict.fromkeys(values)))
 
-    def _text(self, raw: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
+    def _text(self, raw: Any, scope: Scope, path: str) -> ir.Operand:
         if isinstance(raw, dict):
-            right = _adopt(self._operand(raw, scope, path, depth), "string")
+            right = _adopt(self._operand(raw, scope, path), "string")
             if right.kind != "string" or not ir.is_constant(right):
                 raise ConditionError("E-COND-009", path, left="string", right=right.kind)
             return right
@@ -469,7 +469,7 @@ class Preparer:
         return self._reltime(start, kind, path), self._reltime(end, kind, path)
 
     # -- operands -------------------------------------------------------------------------------
-    def _operand(self, raw: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
+    def _operand(self, raw: Any, scope: Scope, path: str) -> ir.Operand:
         if not isinstance(raw, dict):
             return self._bare_literal(raw, path)
         keys = [k for k in OPERAND_KEYS if k in raw]
@@ -502,13 +502,13 @@ class Preparer:
                     raise ConditionError("E-COND-007", f"{path}.param", what=_("parameter"), ref=value)
                 return ir.Param(self.source.params[value], path, value)
             case "metric":
-                return self._metric(value, scope, path, depth)
+                return self._metric(value, scope, path)
             case "time" | "date":
                 self._allow("time", key, path)
                 return self._reltime(value, key if key == "date" else "datetime", f"{path}.{key}")
             case "agg":
-                return self._agg(raw, scope, path, depth)
-        return self._calc(raw, scope, path, depth)
+                return self._agg(raw, scope, path)
+        return self._calc(raw, scope, path)
 
     def _bare_literal(self, raw: Any, path: str) -> ir.Lit:
         """A literal where no field gives it a type (calc arguments): numbers and texts."""
@@ -581,7 +581,7 @@ class Preparer:
             inner = Preparer(self.field_types, self.lookup, "stored" if f.get("stored") else "computed", collect=False)
             inner._expanding = self._expanding
             try:
-                op = inner._operand(f.spec["computed"], Scope(entity), path, 1)
+                op = inner._operand(f.spec["computed"], Scope(entity), path)
             except ConditionError as exc:  # reported in full where the entity is checked
                 raise ConditionError(exc.code, path, **exc.params) from None
             finally:
@@ -589,7 +589,7 @@ class Preparer:
             self._computed[key] = op
         return op, computed_digits(f, self.field_types)
 
-    def _metric(self, name: Any, scope: Scope, path: str, depth: int) -> ir.Operand:
+    def _metric(self, name: Any, scope: Scope, path: str) -> ir.Operand:
         self._allow("metric", "metric", path)
         raw = self.source.metrics.get(name) if isinstance(name, str) else None
         if raw is None:
@@ -598,9 +598,9 @@ class Preparer:
         if key in self._expanding:
             chain = " → ".join([k.split(":", 1)[1] for k in self._expanding if k.startswith("metric:")] + [name])
             raise ConditionError("E-COND-008", f"{path}.metric", ref=name, chain=chain)
-        return self._expand(key, f"{path}.metric", lambda: self._operand(raw, scope, path, depth))
+        return self._expand(key, f"{path}.metric", lambda: self._operand(raw, scope, path))
 
-    def _agg(self, raw: dict, scope: Scope, path: str, depth: int) -> ir.Agg:
+    def _agg(self, raw: dict, scope: Scope, path: str) -> ir.Agg:
         self._allow("agg", _("An aggregate"), path)
         if scope.parent is not None:
             raise ConditionError(
@@ -649,7 +649,7 @@ class Preparer:
             order = window.field
         where = None
         if "where" in raw:
-            where = self._guarded(lambda: self._node(raw["where"], inner, f"{path}.where", depth + 1), f"{path}.where")
+            where = self._guarded(lambda: self._node(raw["where"], inner, f"{path}.where"), f"{path}.where")
         kind = agg_kind(fn, of.kind if of is not None else None)
         return ir.Agg(kind, path, fn, rel, parent, child, via, of, where, window, order, inner.used_parent)
 
@@ -666,7 +666,7 @@ class Preparer:
             self._warn("W-COND-014", path, rel=rel, entity=child.name)
         return ir.Window(f, start, end)
 
-    def _calc(self, raw: dict, scope: Scope, path: str, depth: int) -> ir.Calc:
+    def _calc(self, raw: dict, scope: Scope, path: str) -> ir.Calc:
         fn = raw["calc"]
         if not isinstance(fn, str) or fn not in CALC_ARITY:
             raise ConditionError("E-COND-013", f"{path}.calc", detail=_("{fn!r} is not a function").format(fn=fn))
@@ -698,9 +698,7 @@ class Preparer:
                     needs=_("takes a part: {parts}").format(parts=", ".join(sorted(DATE_PARTS))),
                 )
             args = args[1:]
-        operands = [
-            self._operand(a, scope, f"{path}.args[{i + (fn == 'date_part')}]", depth) for i, a in enumerate(args)
-        ]
+        operands = [self._operand(a, scope, f"{path}.args[{i + (fn == 'date_part')}]") for i, a in enumerate(args)]
         operands = self._type_literals(fn, operands)
         kinds = [o.kind for o in operands]
         if not calc_arguments_ok(fn, kinds) or (part in ("hour", "minute") and kinds[0] == "date"):
