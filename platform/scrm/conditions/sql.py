@@ -685,6 +685,13 @@ def _root(entity, tables: Mapping[str, Any], table=None) -> Scope:
     return Scope(entity, table if table is not None else tables[entity.name].main, [])
 
 
+def grouped_by_default(dialect: str) -> bool:
+    """The aggregate strategy of a set-wide query when the caller does not choose: derived tables
+    grouped by the foreign key on PostgreSQL (hash joins), correlated subqueries on SQLite, whose
+    index lookups beat materialising a grouped table by an order of magnitude (bench/conditions.py)."""
+    return dialect != "sqlite"
+
+
 def compile_sql(
     node: ir.Node | None,
     entity,
@@ -692,13 +699,15 @@ def compile_sql(
     env: Environment,
     dialect: str,
     *,
-    batch: bool = True,
+    batch: bool | None = None,
     table=None,
 ) -> Compiled:
-    """The condition as a WHERE clause over ``entity``'s table (or ``table``, an alias of it)."""
+    """The condition as a WHERE clause over ``entity``'s table (or ``table``, an alias of it).
+    ``batch``: aggregates as grouped derived tables (True) or correlated subqueries (False)."""
     scope = _root(entity, tables, table)
     if node is None:
         return Compiled(sa.true(), [])
+    batch = grouped_by_default(dialect) if batch is None else batch
     where = SqlCompiler(tables, env, dialect, batch=batch).condition(node, scope)
     return Compiled(where if where is not None else sa.true(), scope.joins)
 
