@@ -8,6 +8,8 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -246,3 +248,106 @@ def test_computed_fields_show_on_record_pages_and_lists_but_not_in_forms(client,
     assert 'name="age"' not in client.get(f"/e/customer/{seed['c1']}/edit").get_data(as_text=True)
     listing = client.get("/e/customer?cols=name,age&sort=-age")
     assert listing.status_code == 200 and f">{age}<" in listing.get_data(as_text=True)
+
+
+WORDS = [
+    "all",
+    "any",
+    "not",
+    "use",
+    "field",
+    "expr",
+    "op",
+    "value",
+    "ci",
+    "agg",
+    "rel",
+    "of",
+    "where",
+    "window",
+    "order_by",
+    "calc",
+    "args",
+    "ctx",
+    "param",
+    "metric",
+    "time",
+    "date",
+    "record",
+    "old",
+    "from",
+    "to",
+]
+VOCABULARY = [
+    *WORDS,
+    "eq",
+    "ne",
+    "gt",
+    "in",
+    "between",
+    "contains",
+    "has_any",
+    "in_period",
+    "within_last",
+    "anniversary_is",
+    "changed",
+    "name",
+    "total_assets",
+    "birth_date",
+    "tags",
+    "asset_tier",
+    "primary_manager.name",
+    "trades",
+    "trade_time",
+    "amount",
+    "count",
+    "sum",
+    "first",
+    "div",
+    "round",
+    "date_part",
+    "now-30d",
+    "today/M",
+    "user.id",
+    "high_net_worth",
+    "age",
+    "30d",
+    "x.y.z",
+    "",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.sampled_from(VOCABULARY),
+    st.text(max_size=4),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+json_values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(WORDS), c, max_size=4),
+    max_leaves=12,
+)
+odd_conditions = st.one_of(
+    st.dictionaries(st.sampled_from(WORDS), json_values, min_size=1, max_size=4),
+    st.fixed_dictionaries(
+        {"field": st.sampled_from(VOCABULARY), "op": st.sampled_from(VOCABULARY), "value": json_values}
+    ),
+    st.fixed_dictionaries(
+        {
+            "expr": st.dictionaries(st.sampled_from(WORDS), json_values, min_size=1, max_size=5),
+            "op": st.sampled_from(VOCABULARY),
+            "value": json_values,
+        }
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(condition=odd_conditions)
+def test_odd_filters_get_a_400_never_a_500(api, condition):
+    r = api.get("/api/v1/records/customer", query_string={"filter": json.dumps(condition)})
+    assert r.status_code in (200, 400), (condition, r.get_data(as_text=True)[:300])
+    if r.status_code == 400:
+        detail = r.json["error"]["details"][0]
+        assert detail["path"].startswith("filter") and detail["message"] and "Traceback" not in detail["message"]

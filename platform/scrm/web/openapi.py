@@ -65,6 +65,17 @@ def errors(*codes: int) -> dict:
     }
 
 
+EXPLANATION = {
+    "type": "object",
+    "properties": {
+        "result": {"type": "boolean"},
+        "explanation": {"type": "object", "description": "the condition tree: path, op, left, right, result per leaf"},
+        "deps": {"type": "object"},
+        "now": {"type": "string", "format": "date-time"},
+    },
+}
+
+
 def build_spec(snap) -> dict:
     spec = APISpec(
         title="SCRM API",
@@ -187,6 +198,37 @@ def build_spec(snap) -> dict:
                     "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
                     "responses": {"204": {"description": "deleted"}, **errors(401, 404, 409)},
                 },
+            },
+        )
+        spec.path(
+            path=base + "/{record_id}/explain",
+            operations={
+                "post": {
+                    "summary": "Whether the record meets a condition, and why",
+                    "tags": [entity.name],
+                    "parameters": id_param,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "condition": {"type": "object", "description": "docs/conditions.md"}
+                                    },
+                                    "required": ["condition"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the result, each leaf with its operand values, the dependencies",
+                            "content": {"application/json": {"schema": EXPLANATION}},
+                        },
+                        **errors(400, 401, 404),
+                    },
+                }
             },
         )
     document = spec.to_dict()
