@@ -79,7 +79,7 @@ fixes = {
     "E-COND-006": "Split the condition, or name parts with use.",
     "E-COND-007": "Declare the name in the document's (or the entity's) conditions, metrics or params, or fix the spelling.",
     "E-COND-008": "Break the cycle: a named condition, metric or computed field cannot use itself.",
-    "E-COND-009": "Compare values of one type: numbers with numbers, dates with dates ({\"date\": …}), instants with instants ({\"time\": …}).",
+    "E-COND-009": 'Compare values of one type: numbers with numbers, dates with dates ({"date": …}), instants with instants ({"time": …}).',
     "E-COND-010": "See the function table in docs/conditions.md.",
     "E-COND-011": "Use a has_many relation declared under relations.",
     "E-COND-012": "See the aggregate table in docs/conditions.md.",
