@@ -257,3 +257,42 @@ def test_parameters_without_a_value_leave_their_leaf_out(rows):
     ):
         env = rows.env(NOW, params)
         assert rows.python_ids(node, env) == rows.sql_ids(node, env) == expected
+
+
+@pytest.mark.parametrize(
+    "condition, old, expected",
+    [
+        ({"field": "tier", "op": "changed"}, {"tier": "hnw"}, {2, 3, 4}),  # 3: was hnw, now empty
+        ({"field": "tier", "op": "changed"}, {}, {1, 2, 4}),  # empty before: changed unless still empty
+        ({"field": "tier", "op": "changed_to", "value": "hnw"}, {"tier": "mass"}, {1}),
+        ({"field": "tier", "op": "changed_to", "value": "hnw"}, {"tier": "hnw"}, set()),
+        ({"field": "tier", "op": "changed_from", "value": "hnw"}, {"tier": "hnw"}, {2, 3, 4}),
+        ({"field": "assets", "op": "gt", "value": {"old": "assets"}}, {"assets": Decimal("50")}, {1}),
+        ({"not": {"field": "assets", "op": "gt", "value": {"old": "assets"}}}, {"assets": Decimal("50")}, {2, 3, 4}),
+    ],
+)
+def test_change_operators_compare_with_the_old_values(rows, condition, old, expected):
+    from scrm.conditions import Preparer
+
+    node = Preparer(rows.types, rows.entities.get, "check").condition(condition, rows.entities["cust"])
+    env = rows.env(NOW, old=old)
+    assert rows.python_ids(node, env) == rows.sql_ids(node, env) == expected
+
+
+def test_lookup_filters_read_the_outer_record(rows):
+    """A lookup on trades filtered by the customer being edited (``record`` at the top level)."""
+    from scrm.conditions import ConditionError, Preparer
+
+    cust, trade = rows.entities["cust"], rows.entities["trade"]
+    condition = {
+        "all": [
+            {"field": "cust", "op": "eq", "value": {"record": "id"}},
+            {"field": "amount", "op": "lt", "value": {"record": "assets"}},
+        ]
+    }
+    node = Preparer(rows.types, rows.entities.get, "lookup", outer=cust).condition(condition, trade)
+    env = rows.env(NOW, record=ROWS["cust"][0])
+    assert rows.python_ids(node, env, entity="trade") == rows.sql_ids(node, env, entity="trade") == {1, 2}
+    with pytest.raises(ConditionError) as refused:  # a list filter has no outer record
+        Preparer(rows.types, rows.entities.get, "filter").condition(condition, trade)
+    assert (refused.value.code, refused.value.path) == ("E-COND-004", "$.all[0].value.record")
