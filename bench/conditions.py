@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -38,6 +37,9 @@ from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from dataset import prepare_dataset  # noqa: E402
 
 CONDITION = {
     "all": [
@@ -73,36 +75,22 @@ WHERE c.deleted_at IS NULL AND c.asset_tier IN ('wealth', 'hnw', 'uhnw') AND t.n
 """
 
 
-def prepare(url: str, customers: int, trades: int) -> None:
-    """Create the dataset once: the demo generator, then trades topped up to ``trades``."""
-    os.environ["SCRM_DATABASE_URL"] = url
-    os.environ.setdefault("SCRM_ADMIN_PASSWORD", "bench-admin-1")
-    os.environ.setdefault("SCRM_SECRET_KEY", "bench")
-    import sqlalchemy as sa
+def top_up_to(trades: int):
+    """Trades added in bulk until there are ``trades`` (runs in the application context)."""
 
-    from scrm.app import create_app
-    from scrm.db import db
-    from scrm.demo import load_demo
-    from scrm.installation import initialise
-    from scrm.runtime import snapshot
+    def top_up() -> None:
+        import sqlalchemy as sa
 
-    app = create_app()
-    with app.app_context():
-        initialise()
-        trade = snapshot().tables["trade"].main
-        have = db.session.execute(sa.select(sa.func.count()).select_from(trade)).scalar_one()
-        if have == 0:
-            started = time.perf_counter()
-            print(f"dataset: {load_demo(customers=customers)[0]} ({time.perf_counter() - started:.0f} s)", flush=True)
-            have = db.session.execute(sa.select(sa.func.count()).select_from(trade)).scalar_one()
+        from scrm.db import db
+        from scrm.runtime import snapshot
+
+        have = db.session.execute(sa.select(sa.func.count()).select_from(snapshot().tables["trade"].main)).scalar_one()
         if have < trades:
             started = time.perf_counter()
             top_up_trades(trades - have)
             print(f"trades topped up to {trades} ({time.perf_counter() - started:.0f} s)", flush=True)
-        db.session.remove()
-        with db.engine.connect() as conn:  # planner statistics, as a real installation has after a load
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+
+    return top_up
 
 
 def top_up_trades(missing: int, seed: int = 7) -> None:
@@ -175,7 +163,7 @@ def main() -> int:
     url = args.database or f"sqlite:///{HERE / 'data' / f'conditions_{args.customers}_{args.trades}.db'}"
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    prepare(url, args.customers, args.trades)
+    prepare_dataset(url, args.customers, top_up_to(args.trades))
 
     import sqlalchemy as sa
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from dataset import prepare_dataset  # noqa: E402
 from handwritten import create_handwritten_app  # noqa: E402
 
 SCENARIOS = [
@@ -37,29 +37,6 @@ SCENARIOS = [
     ("default list (all customers)", "?sort=-total_assets", ""),
     ("quick search", "?q=王&sort=-total_assets", "q=王"),
 ]
-
-
-def prepare(url: str, customers: int) -> None:
-    """Create the dataset once (cached by URL and size)."""
-    os.environ["SCRM_DATABASE_URL"] = url
-    os.environ.setdefault("SCRM_ADMIN_PASSWORD", "bench-admin-1")
-    os.environ.setdefault("SCRM_SECRET_KEY", "bench")
-    from scrm.app import create_app
-    from scrm.demo import load_demo
-    from scrm.installation import initialise
-
-    app = create_app()
-    with app.app_context():
-        initialise()
-        started = time.perf_counter()
-        summary = load_demo(customers=customers)
-        print(f"dataset: {summary[0]} ({time.perf_counter() - started:.0f} s)", flush=True)
-        from scrm.db import db
-
-        db.session.remove()
-        with db.engine.connect() as conn:  # planner statistics, as a real installation has after a load
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
 
 
 def measure(client, path: str) -> float:
@@ -87,7 +64,7 @@ def main() -> int:
     url = args.database or f"sqlite:///{HERE / 'data' / f'customers_{args.customers}.db'}"
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    prepare(url, args.customers)
+    prepare_dataset(url, args.customers)
 
     from scrm.app import create_app
     from scrm.security.users import find_user

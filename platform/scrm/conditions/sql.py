@@ -5,11 +5,8 @@
   SQL's three-valued logic never reaches the user and positive leaves stay plain, index-friendly
   predicates.
 * Every value is a bind parameter; every column comes from metadata.
-* Numbers are exact on both databases. A number is ``num / (den · 10^scale)`` with ``den``
-  positive (:class:`Num`): SQLite stores decimals as scaled integers, so its ``num`` is that
-  integer; PostgreSQL's NUMERIC is exact, so its ``num`` is the column. Quotients
-  (``div``, ``avg``, ``pct_change``) keep a denominator and comparisons cross-multiply: no
-  division ever happens in SQL, so integer division and float rounding cannot flip a boundary.
+* Numbers are exact on both databases: quotients keep a denominator and comparisons
+  cross-multiply (:mod:`.sqlvalues`).
 * Paths through references become aliased ``LEFT OUTER JOIN``s (once per path and statement);
   aggregates become correlated scalar subqueries (one record, or a ``where`` that reads the
   outer row) or derived tables grouped by the foreign key and joined once (batch).
@@ -24,19 +21,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..fields.sqltypes import ExactDecimal, UTCDateTime
+from ..fields.sqltypes import ExactDecimal
 from . import ir
-from .dialect import CodePointOrder, DaysBetween, IntDiv, UnicodeLower, Wide, date_part, local_date, text_match
+from .dialect import CodePointOrder, DaysBetween, UnicodeLower, date_part, local_date, text_match
 from .env import Environment
 from .python import PythonCompiler, Row, _Pruned
-from .values import leap, number, test
+from .sqlvalues import (
+    Known,
+    Num,
+    SetVal,
+    Val,
+    add,
+    apply,
+    as_num,
+    bind,
+    coalesce,
+    compare_numbers,
+    divide,
+    multiply,
+    numbers_in,
+    pct_change,
+    raw_number,
+    round_half_away,
+    typed,
+    unknown_when,
+)
+from .values import leap, test
 
 NUMERIC_KINDS = frozenset({"integer", "decimal", "ref"})
 ORDERING = frozenset({"lt", "lte", "gt", "gte"})
@@ -45,49 +60,6 @@ FLIP = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq"}
 
 class Pruned(Exception):
     """A leaf whose parameter has no value: it is left out of its group."""
-
-
-# -- SQL values ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Num:
-    """An exact number ``num / (den · 10^scale)``; ``den`` is positive, or None for 1."""
-
-    num: Any
-    den: Any = None
-    scale: int = 0
-    nullable: bool = True
-    whole: bool = True  # ``num`` is always a whole number
-
-    def null(self):
-        tests = [self.num.is_(None)]
-        if self.den is not None:
-            tests.append(self.den.is_(None))
-        return sa.or_(*tests) if len(tests) > 1 else tests[0]
-
-
-@dataclass(frozen=True)
-class Val:
-    """Any other scalar: text, bool, date, datetime."""
-
-    expr: Any
-    kind: str
-    nullable: bool = True
-
-
-@dataclass(frozen=True)
-class SetVal:
-    """A multi-valued field: one row per value in a link table."""
-
-    link: sa.Table
-    owner: Any  # the owning row's id
-
-
-@dataclass(frozen=True)
-class Known:
-    """A value known before the query runs."""
-
-    value: Any
-    kind: str | None
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -170,12 +142,12 @@ class SqlCompiler:
             case "has_any" | "has_all":
                 return self._set_test(op, a, args[0].value), None
             case "in":
-                return self._in(a, args[0].value), _unknown(a)
+                return self._in(a, args[0].value), unknown_when(a)
             case "contains" | "starts_with" | "ends_with":
                 value = args[0].value
                 if value is None:
                     return sa.false(), None
-                return text_match(a.expr, op, value, n.ci), _unknown(a)
+                return text_match(a.expr, op, value, n.ci), unknown_when(a)
             case "in_period":
                 lo, hi = args[0].value, args[1].value
                 parts = []
@@ -185,7 +157,7 @@ class SqlCompiler:
                     parts.append(a.expr < bind(hi, a.kind))
                 if not parts:
                     return a.expr.is_not(None), None
-                return sa.and_(*parts), _unknown(a)
+                return sa.and_(*parts), unknown_when(a)
             case "anniversary_is":
                 target = args[0].value
                 if target is None:
@@ -194,72 +166,38 @@ class SqlCompiler:
                 month_of, day_of = date_part("month", day, "date", ""), date_part("day", day, "date", "")
                 target = target if not hasattr(target, "date") else target.astimezone(self.env.tz).date()
                 if (target.month, target.day) == (2, 28) and not leap(target.year):
-                    return sa.and_(month_of == 2, day_of.in_([28, 29])), _unknown(a)
-                return sa.and_(month_of == target.month, day_of == target.day), _unknown(a)
+                    return sa.and_(month_of == 2, day_of.in_([28, 29])), unknown_when(a)
+                return sa.and_(month_of == target.month, day_of == target.day), unknown_when(a)
             case "between":
                 lo, hi = args
                 if any(isinstance(x, Known) and x.value is None for x in (lo, hi)):
                     return sa.false(), None
                 expr = sa.and_(self.compare("gte", a, lo), self.compare("lte", a, hi))
-                return expr, _unknown(a, lo, hi)
+                return expr, unknown_when(a, lo, hi)
         b = args[0]
         if isinstance(b, Known) and b.value is None:
             return sa.false(), None
-        return self.compare(op, a, b), _unknown(a, b)
+        return self.compare(op, a, b), unknown_when(a, b)
 
     # -- comparisons ----------------------------------------------------------------------------
     def compare(self, op: str, a, b) -> sa.ColumnElement[bool]:
         if isinstance(a, Known) and not isinstance(b, Known):
             a, b, op = b, a, FLIP[op]
         if isinstance(a, Num) or (isinstance(b, Num) and not isinstance(a, Val)):
-            return self._compare_numbers(op, self.num(a), b)
+            return compare_numbers(op, as_num(a), b)
         left = a.expr
         right = bind(b.value, a.kind, left) if isinstance(b, Known) else b.expr
         if a.kind == "string" and op in ORDERING:
             left = CodePointOrder(left)
             right = CodePointOrder(right) if not isinstance(b, Known) else right
-        return _apply(op, left, right)
-
-    def _compare_numbers(self, op: str, a: Num, b) -> sa.ColumnElement[bool]:
-        if isinstance(b, Known) and a.den is None:
-            threshold = Fraction(number(b.value)) * 10**a.scale
-            if threshold.denominator == 1:
-                return _apply(op, a.num, sa.literal(int(threshold), sa.BigInteger()))
-            if not a.whole and _terminates(threshold):
-                return _apply(op, a.num, sa.literal(_decimal(threshold), sa.Numeric()))
-            if a.whole:  # a whole number against a fraction: round the threshold the right way
-                floor = threshold.numerator // threshold.denominator
-                match op:
-                    case "eq":
-                        return sa.false()
-                    case "gt" | "lte":
-                        return _apply(op, a.num, sa.literal(floor, sa.BigInteger()))
-                    case "gte" | "lt":
-                        return _apply(op, a.num, sa.literal(floor + 1, sa.BigInteger()))
-        b = self.num(b)
-        top = max(a.scale, b.scale)
-        left = _times(a.num, b.den, 10 ** (top - a.scale))
-        right = _times(b.num, a.den, 10 ** (top - b.scale))
-        return _apply(op, left, right)
+        return apply(op, left, right)
 
     def _in(self, a, values) -> sa.ColumnElement[bool]:
         values = tuple(v for v in values or () if v is not None)
         if not values:
             return sa.false()
         if isinstance(a, Num):
-            if a.den is not None:
-                return sa.or_(*[self._compare_numbers("eq", a, Known(v, "decimal")) for v in values])
-            wanted = []
-            for v in values:
-                t = Fraction(number(v)) * 10**a.scale
-                if t.denominator == 1:
-                    wanted.append(int(t))
-                elif not a.whole and _terminates(t):
-                    wanted.append(_decimal(t))
-            if not wanted:
-                return sa.false()
-            kind = sa.BigInteger() if all(isinstance(w, int) for w in wanted) else sa.Numeric()
-            return a.num.in_([sa.literal(w, kind) for w in dict.fromkeys(wanted)])
+            return numbers_in(a, values)
         return a.expr.in_([bind(v, a.kind, a.expr) for v in values])
 
     def _members(self, s: SetVal):
@@ -294,17 +232,6 @@ class SqlCompiler:
             return self._agg(o, scope)
         return self._calc(o, scope)
 
-    def num(self, v) -> Num:
-        if isinstance(v, Num):
-            return v
-        if isinstance(v, Known):
-            if v.value is None:
-                return Num(sa.null(), None, 0, True)
-            f = Fraction(number(v.value))
-            den = sa.literal(f.denominator, sa.BigInteger()) if f.denominator != 1 else None
-            return Num(sa.literal(f.numerator, sa.BigInteger()), den, 0, False)
-        raise TypeError(f"not a number: {v!r}")
-
     def column(self, table, f, kind: str, nullable: bool):
         col = table.c[f.column]
         if kind in NUMERIC_KINDS:
@@ -333,7 +260,7 @@ class SqlCompiler:
             inner = Scope(o.owner, table, base.joins, None, {})
             value = self.operand(o.computed, inner)
             if o.digits is not None and not isinstance(value, Known):
-                value = self._round(self.num(value), o.digits)
+                value = round_half_away(as_num(value), o.digits)
             return value
         if o.kind == "set":
             return SetVal(self.tables[o.owner.name].links[last.id], table.c.id)
@@ -345,42 +272,21 @@ class SqlCompiler:
         args = [self.operand(a, scope) for a in o.args]
         fn = o.fn
         if fn in ("add", "sub"):
-            a, b = self.num(args[0]), self.num(args[1])
-            top = max(a.scale, b.scale)
-            left = _times(a.num, b.den, 10 ** (top - a.scale))
-            right = _times(b.num, a.den, 10 ** (top - b.scale))
-            num = left + right if fn == "add" else left - right
-            return Num(num, _product(a.den, b.den), top, a.nullable or b.nullable, a.whole and b.whole)
+            return add(as_num(args[0]), as_num(args[1]), subtract=fn == "sub")
         if fn == "mul":
-            a, b = self.num(args[0]), self.num(args[1])
-            return Num(
-                Wide(a.num) * b.num,
-                _product(a.den, b.den),
-                a.scale + b.scale,
-                a.nullable or b.nullable,
-                a.whole and b.whole,
-            )
+            return multiply(as_num(args[0]), as_num(args[1]))
         if fn == "neg":
-            a = self.num(args[0])
+            a = as_num(args[0])
             return Num(-a.num, a.den, a.scale, a.nullable, a.whole)
         if fn == "abs":
-            a = self.num(args[0])
+            a = as_num(args[0])
             return Num(sa.func.abs(a.num), a.den, a.scale, a.nullable, a.whole)
         if fn == "div":
-            return self._divide(self.num(args[0]), self.num(args[1]), positive_only=False)
+            return divide(as_num(args[0]), as_num(args[1]))
         if fn == "pct_change":
-            a, b = self.num(args[0]), self.num(args[1])
-            top = max(a.scale, b.scale)
-            change = Num(
-                _times(b.num, a.den, 10 ** (top - b.scale)) - _times(a.num, b.den, 10 ** (top - a.scale)),
-                _product(a.den, b.den),
-                top,
-                True,
-                a.whole and b.whole,
-            )
-            return self._divide(change, a, positive_only=True)
+            return pct_change(as_num(args[0]), as_num(args[1]))
         if fn == "round":
-            return self._round(self.num(args[0]), o.digits)
+            return round_half_away(as_num(args[0]), o.digits)
         if fn == "coalesce":
             return self._coalesce(o, args)
         tz = self.env.tz.key
@@ -408,43 +314,9 @@ class SqlCompiler:
             return Val(joined, "string", False)
         raise ValueError(f"unknown function {fn!r}")
 
-    def _divide(self, a: Num, b: Num, *, positive_only: bool) -> Num:
-        """``a / b`` as a fraction with a positive denominator; NULL where ``b`` is 0 (or, for
-        ``pct_change``, not positive)."""
-        top = _times(a.num, b.den, 10**b.scale)
-        if positive_only:
-            den = _product(a.den, sa.case((b.num > 0, b.num), else_=sa.null()))
-            return Num(top, den, a.scale, True, a.whole and b.whole)
-        sign = sa.case((b.num < 0, -1), else_=1)
-        den = _product(a.den, sa.func.nullif(sa.func.abs(b.num), 0))
-        return Num(Wide(top) * sign, den, a.scale, True, a.whole and b.whole)
-
-    def _round(self, x: Num, digits: int) -> Num:
-        """Half away from zero: ``sign(N) · ⌊(2|N| + D) / 2D⌋`` for ``x · 10^digits = N / D``."""
-        if x.den is None and x.whole and digits >= x.scale:
-            return Num(_times(x.num, None, 10 ** (digits - x.scale)), None, digits, x.nullable, True)
-        if digits >= x.scale:
-            n, d = _times(x.num, None, 10 ** (digits - x.scale)), x.den
-        else:
-            n, d = x.num, _product(x.den, sa.literal(10 ** (x.scale - digits), sa.BigInteger()))
-        d = d if d is not None else sa.literal(1, sa.BigInteger())
-        magnitude = IntDiv(Wide(sa.func.abs(n)) * 2 + d, Wide(d) * 2)
-        return Num(sa.case((n < 0, -magnitude), else_=magnitude), None, digits, x.nullable, True)
-
     def _coalesce(self, o: ir.Calc, args: list):
         if o.kind in NUMERIC_KINDS:
-            nums = [self.num(a) for a in args]
-            top = max(n.scale for n in nums)
-            with_den = any(n.den is not None for n in nums)
-            num_cases, den_cases = [], []
-            for n in nums:
-                present = sa.not_(n.null()) if not (isinstance(n.num, sa.sql.elements.Null)) else sa.false()
-                num_cases.append((present, _times(n.num, None, 10 ** (top - n.scale))))
-                if with_den:
-                    den_cases.append((present, n.den if n.den is not None else sa.literal(1, sa.BigInteger())))
-            num = sa.case(*num_cases, else_=sa.null())
-            den = sa.case(*den_cases, else_=sa.null()) if with_den else None
-            return Num(num, den, top, all(n.nullable for n in nums), all(n.whole for n in nums))
+            return coalesce([as_num(a) for a in args])
         vals = [a if isinstance(a, Val) else Val(bind(a.value, o.kind), o.kind, a.value is None) for a in args]
         return Val(sa.func.coalesce(*[v.expr for v in vals]), o.kind, all(v.nullable for v in vals))
 
@@ -473,7 +345,7 @@ class SqlCompiler:
                 conds.append(moment.expr.is_not(None))
             for end, op in ((o.window.start, "gte"), (o.window.end, "lt")):
                 if end is not None:
-                    conds.append(_apply(op, moment.expr, bind(self.operand(end, inner).value, moment.kind)))
+                    conds.append(apply(op, moment.expr, bind(self.operand(end, inner).value, moment.kind)))
         if o.where is not None:
             clause = self.condition(o.where, inner)
             if clause is not None:
@@ -584,63 +456,6 @@ def _cost(n: ir.Node) -> int:
     return total
 
 
-def _unknown(*values) -> Any:
-    tests = []
-    for v in values:
-        if isinstance(v, Num) and v.nullable:
-            tests.append(v.null())
-        elif isinstance(v, Val) and v.nullable:
-            tests.append(v.expr.is_(None))
-    if not tests:
-        return None
-    return sa.or_(*tests) if len(tests) > 1 else tests[0]
-
-
-def _apply(op: str, left, right) -> sa.ColumnElement[bool]:
-    match op:
-        case "eq":
-            return left == right
-        case "lt":
-            return left < right
-        case "lte":
-            return left <= right
-        case "gt":
-            return left > right
-        case "gte":
-            return left >= right
-    raise ValueError(op)
-
-
-def _times(expr, den, factor: int):
-    """``expr · den · factor``, skipping the factors that are 1."""
-    out = expr
-    if den is not None:
-        out = Wide(out) * den
-    if factor != 1:
-        out = Wide(out) * sa.literal(factor, sa.BigInteger())
-    return out
-
-
-def _product(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return Wide(a) * b
-
-
-def _terminates(f: Fraction) -> bool:
-    den = f.denominator
-    for p in (2, 5):
-        while den % p == 0:
-            den //= p
-    return den == 1
-
-
-def _decimal(f: Fraction) -> Decimal:
-    return Decimal(f.numerator) / Decimal(f.denominator)
-
-
 def _of_expr(v):
     if v is None:
         return None
@@ -666,19 +481,6 @@ def _order_clauses(fn: str, order, child) -> list:
     if fn == "first":
         return [key.asc(), child.c.id.asc()]
     return [key.desc(), child.c.id.desc()]
-
-
-def bind(value: Any, kind: str | None, like=None):
-    """A constant as a typed bind parameter (``like``: the column it is compared with)."""
-    if like is not None and isinstance(getattr(like, "type", None), sa.Date | UTCDateTime | sa.Boolean | sa.String):
-        return sa.literal(value, like.type)
-    if kind == "date" or (isinstance(value, date) and not hasattr(value, "hour")):
-        return sa.literal(value, sa.Date())
-    if kind == "datetime" or hasattr(value, "hour"):
-        return sa.literal(value, UTCDateTime())
-    if kind == "bool":
-        return sa.literal(value, sa.Boolean())
-    return sa.literal(value, sa.String())
 
 
 def _root(entity, tables: Mapping[str, Any], table=None) -> Scope:
@@ -730,27 +532,6 @@ def compile_operand(
     return typed(value, dialect), scope.joins
 
 
-def typed(value, dialect: str):
-    """A SQL value as one column whose result processor gives the Python value."""
-    if isinstance(value, Known):
-        if isinstance(value.value, int | Decimal | Fraction):
-            return sa.literal(value.value if not isinstance(value.value, Fraction) else _decimal(value.value))
-        return bind(value.value, value.kind)
-    if isinstance(value, Val):
-        return value.expr
-    if isinstance(value, SetVal):
-        raise TypeError("a multi-valued field is not a column")
-    if value.den is not None:
-        raise TypeError("a quotient needs rounding before it is selected")
-    if value.scale and dialect == "sqlite":  # a scaled integer, read back as a Decimal
-        return sa.type_coerce(value.num, ExactDecimal(38, value.scale))
-    if value.scale:
-        return sa.cast(Wide(value.num) / sa.literal(10**value.scale, sa.BigInteger()), sa.Numeric(38, value.scale))
-    if value.whole:
-        return sa.type_coerce(value.num, sa.BigInteger())
-    return sa.type_coerce(value.num, sa.Numeric(asdecimal=True))
-
-
 def aggregate_value(agg: ir.Agg, parent_id: int, entity, tables, env: Environment, dialect: str, run):
     """One aggregate of one saved record, computed by the database (the Python back-end's
     delegate), as a Python value."""
@@ -771,8 +552,3 @@ def aggregate_value(agg: ir.Agg, parent_id: int, entity, tables, env: Environmen
         return None
     result = Fraction(row[0]) / (Fraction(row[1]) if value.den is not None else 1) / 10**value.scale
     return int(result) if result.denominator == 1 and agg.kind == "integer" else result
-
-
-def raw_number(expr, dialect: str):
-    """A number selected as it is computed: an exact int on SQLite, a Decimal on PostgreSQL."""
-    return sa.type_coerce(expr, sa.BigInteger() if dialect == "sqlite" else sa.Numeric(asdecimal=True))
