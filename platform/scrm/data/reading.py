@@ -156,11 +156,15 @@ class RecordReader:
         computed fields' expressions. Built once per published revision and field set, unless a
         computed field depends on the time."""
         computed = [f for f in self.computed_fields(entity) if wanted is None or f.name in wanted]
-        operands = [computed_field(self.snapshot, entity, f.name) for f in computed]
-        if any(deps(op).uses_time for op in operands):
+        if any(self._reads_the_time(entity, f) for f in computed):
             return self._build_select(entity, et, wanted, env, computed)
         return self.snapshot.cached(
             ("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted, env, computed)
+        )
+
+    def _reads_the_time(self, entity: EntityDef, f: FieldDef) -> bool:
+        return self.snapshot.cached(
+            ("reads-time", entity.name, f.name), lambda: deps(computed_field(self.snapshot, entity, f.name)).uses_time
         )
 
     def _build_select(
