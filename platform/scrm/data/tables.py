@@ -75,20 +75,13 @@ def field_column(
 
 
 def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -> list[sa.Index]:
-    """Indexes that follow from metadata: declared, unique (among live rows), references, composites."""
+    """Indexes that follow from metadata: declared, unique (among live rows), references, composites.
+
+    A reference gets its own index only when no composite index already starts with it: the
+    composite serves the same lookups, and every extra index slows down writing large tables."""
     out: dict[str, sa.Index] = {}
     live = table.c.deleted_at.is_(None)
-    for f in entity.active_fields:
-        ftype = field_types.get(f.type)
-        if ftype is None or ftype.multi or f.computed:
-            continue
-        col = table.c[f.column]
-        if f.unique:
-            name = index_name("uq", entity.table, [f.column])
-            out[name] = sa.Index(name, col, unique=True, sqlite_where=live, postgresql_where=live)
-        elif f.indexed or f.type == "ref":
-            name = index_name("ix", entity.table, [f.column])
-            out[name] = sa.Index(name, col)
+    composites: dict[str, sa.Index] = {}
     for spec in entity.doc.get("indexes", []):
         cols, names = [], []
         for raw in spec["fields"]:
@@ -102,18 +95,37 @@ def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -
         else:
             name = spec.get("name") or index_name("uq" if spec.get("unique") else "ix", entity.table, names)
             if spec.get("unique"):
-                out[name] = sa.Index(name, *cols, unique=True, sqlite_where=live, postgresql_where=live)
+                composites[name] = sa.Index(name, *cols, unique=True, sqlite_where=live, postgresql_where=live)
             else:
-                out[name] = sa.Index(name, *cols)
+                composites[name] = sa.Index(name, *cols)
     for c in entity.doc.get("constraints", []):
         if c["type"] == "unique" and len(c["fields"]) > 0 and "where" not in c:
             fields = [entity.field(n) for n in c["fields"]]
             if all(fields):
                 name = index_name("uq", entity.table, [f.column for f in fields])
-                out[name] = sa.Index(
+                composites[name] = sa.Index(
                     name, *[table.c[f.column] for f in fields], unique=True, sqlite_where=live, postgresql_where=live
                 )
+    leading = {_first_column(ix) for ix in composites.values()}
+    for f in entity.active_fields:
+        ftype = field_types.get(f.type)
+        if ftype is None or ftype.multi or f.computed:
+            continue
+        col = table.c[f.column]
+        if f.unique:
+            name = index_name("uq", entity.table, [f.column])
+            out[name] = sa.Index(name, col, unique=True, sqlite_where=live, postgresql_where=live)
+        elif f.indexed or (f.type == "ref" and f.column not in leading):
+            name = index_name("ix", entity.table, [f.column])
+            out[name] = sa.Index(name, col)
+    out.update(composites)
     return list(out.values())
+
+
+def _first_column(index: sa.Index) -> str:
+    expression = index.expressions[0]
+    element = getattr(expression, "element", expression)  # a DESC column wraps the column
+    return getattr(element, "name", "")
 
 
 def build_tables(

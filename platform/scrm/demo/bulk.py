@@ -1,0 +1,201 @@
+"""Write generated rows straight into an entity's tables, fast enough for millions of rows.
+
+The record service validates, computes and records history row by row; that is right for
+imports and wrong for a generator that already knows its rows are valid. A :class:`BulkWriter`
+takes plain tuples (the record id first, then the named fields), converts each value to what
+the column stores on this database (scaled integers for decimals on SQLite, naive UTC text for
+datetimes, ...) and sends them with the driver's fastest path: ``executemany`` on SQLite and
+``COPY`` on PostgreSQL. Multi-valued fields (tags, multi-selects) go to their link tables.
+Ids are assigned by the caller (``next_id``) so children can reference parents without reading
+anything back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+
+from ..data.evaluation import environment, stored_value
+from ..data.tables import EntityTables
+from ..db import db
+from ..fields.sqltypes import ExactDecimal, UTCDateTime
+
+SYSTEM = ("version", "created_at", "updated_at", "created_by", "updated_by")
+
+
+def _decimal_sqlite(scale: int) -> Callable:
+    factor = 10**scale
+
+    def convert(value):
+        if value is None:
+            return None
+        if isinstance(value, Decimal):
+            return int(value.scaleb(scale).to_integral_value(ROUND_HALF_UP))
+        return int(round(value * factor))
+
+    return convert
+
+
+def _decimal_pg(scale: int) -> Callable:
+    def convert(value):
+        if value is None or isinstance(value, Decimal | int):
+            return value
+        return round(value, scale)
+
+    return convert
+
+
+def _datetime_sqlite(value):
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
+
+
+def _datetime_pg(value):
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _date_sqlite(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _json(value):
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _bool_sqlite(value):
+    return None if value is None else int(bool(value))
+
+
+def converter(column: sa.Column, dialect: str) -> Callable | None:
+    """How a Python value becomes what this column stores on this database (None: as is)."""
+    kind = column.type
+    sqlite = dialect == "sqlite"
+    if isinstance(kind, ExactDecimal):
+        return _decimal_sqlite(kind.scale) if sqlite else _decimal_pg(kind.scale)
+    if isinstance(kind, UTCDateTime):
+        return _datetime_sqlite if sqlite else _datetime_pg
+    if isinstance(kind, sa.JSON):
+        return _json
+    if isinstance(kind, sa.Date) and sqlite:
+        return _date_sqlite
+    if isinstance(kind, sa.Boolean) and sqlite:
+        return _bool_sqlite
+    return None
+
+
+class BulkWriter:
+    """Append rows ``(id, value of fields[0], value of fields[1], ...)`` to one entity."""
+
+    def __init__(self, tables: EntityTables, fields: Sequence[str], moment: datetime, snapshot=None):
+        entity = tables.entity
+        # stored computed fields the caller does not supply are computed here, as a save would
+        missing = [f for f in entity.active_fields if f.computed and f.get("stored") and f.name not in fields]
+        if missing and snapshot is None:
+            raise ValueError(f"{entity.name}: computing {missing[0].name} needs the definitions snapshot")
+        fields = [*fields, *(f.name for f in missing)]
+        self.derived = [(f.name, stored_value(snapshot, entity, f)) for f in missing]
+        self.inputs = list(fields[: len(fields) - len(missing)])
+        self.env = environment(snapshot) if missing else None
+        self.tables = tables
+        self.fields = list(fields)
+        self.dialect = db.engine.dialect.name
+        self.main_fields: list[tuple[int, str]] = []  # (position in the row, column)
+        self.multi_fields: list[tuple[int, sa.Table]] = []
+        for position, name in enumerate(fields, start=1):
+            f = entity.field(name)
+            if f is None:
+                raise KeyError(f"{entity.name} has no field {name}")
+            if f.id in tables.links:
+                self.multi_fields.append((position, tables.links[f.id]))
+            else:
+                self.main_fields.append((position, f.column))
+        main = tables.main
+        self.columns = ["id", *SYSTEM, *(column for _, column in self.main_fields)]
+        stamp = converter(main.c.created_at, self.dialect)
+        stamped = stamp(moment) if stamp else moment
+        self.system_values = (1, stamped, stamped, None, None)
+        self.converters = [(pos, converter(main.c[col], self.dialect)) for pos, col in self.main_fields]
+        self.count = 0
+
+    @staticmethod
+    def next_id(tables: EntityTables) -> int:
+        table = tables.main
+        return (db.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+
+    def write_dicts(self, rows: Iterable[dict]) -> int:
+        """Rows as dicts keyed by field name, with ``id``; missing fields are NULL."""
+        names = ["id", *self.inputs]
+        return self.write([tuple(row.get(n) for n in names) for row in rows])
+
+    def write(self, rows: Iterable[Sequence]) -> int:
+        if self.derived:
+            rows = [self._derive(row) for row in rows]
+        converters = self.converters
+        system = self.system_values
+        main_rows, link_rows = [], [[] for _ in self.multi_fields]
+        for row in rows:
+            values = [row[0], *system]
+            for pos, convert in converters:
+                value = row[pos]
+                values.append(convert(value) if convert is not None and value is not None else value)
+            main_rows.append(values)
+            for slot, (pos, _table) in enumerate(self.multi_fields):
+                for item in row[pos] or ():
+                    link_rows[slot].append((row[0], item))
+        if not main_rows:
+            return 0
+        self._send(self.tables.main.name, self.columns, main_rows)
+        for rows_for_link, (_pos, table) in zip(link_rows, self.multi_fields, strict=True):
+            if rows_for_link:
+                self._send(table.name, ["record_id", "value"], rows_for_link)
+        self.count += len(main_rows)
+        return len(main_rows)
+
+    def _derive(self, row: Sequence) -> tuple:
+        record = dict(zip(self.inputs, row[1:], strict=False))
+        return (*row, *(compute(record, self.env) for _name, compute in self.derived))
+
+    def _send(self, table: str, columns: list[str], rows: list) -> None:
+        raw = db.session.connection().connection.driver_connection
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            raw.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', rows)
+            return
+        with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def reset_sequences(tables: Iterable[EntityTables]) -> None:
+    """After explicit ids, PostgreSQL's id sequences must continue after the largest id."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    for et in tables:
+        name = et.main.name
+        db.session.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), "
+                f'coalesce((SELECT max(id) FROM "{name}"), 0) + 1, false)'
+            )
+        )
+
+
+def analyze() -> None:
+    """Fresh planner statistics after a bulk load (both databases plan badly without them)."""
+    db.session.commit()
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
