@@ -91,7 +91,7 @@ def _init(demo: bool, customers: int, force_sync: bool) -> None:
     if demo:
         from .demo import load_demo
 
-        summary = load_demo(customers=customers)
+        summary = load_demo(customers=customers, progress=customers >= 20_000)
         for line in summary:
             click.echo(line)
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from ..db import db, write_intent
 from ..runtime import snapshot
 from . import content, market, org, relations, service, suitability
-from .bulk import analyze, reset_sequences
+from .bulk import DeferredIndexes, analyze, reset_sequences
 from .customers import CustomerGenerator, Writers
 from .run import SNAPSHOT_DAYS, Run
 from .snapshots import SnapshotWriter
@@ -29,6 +29,13 @@ from .users import DEMO_PASSWORD, demo_logins, ensure_demo_users
 __all__ = ["DEMO_PASSWORD", "demo_logins", "ensure_demo_users", "load_demo"]
 
 BATCH = 5_000
+# the tables written customer by customer: loaded without secondary indexes, indexed at the end
+BULK_ENTITIES = (
+    "customer", "account", "account_permission", "position", "trade", "fund_transfer", "asset_snapshot",
+    "customer_assignment", "customer_tag", "consent_record", "campaign_member", "suitability_assessment",
+    "investor_classification_record", "product_recommendation", "product_sale", "return_visit", "interaction",
+    "service_ticket", "ticket_comment", "complaint", "task", "survey_response", "feedback", "customer_loss",
+)  # fmt: skip
 
 
 def load_demo(
@@ -53,6 +60,8 @@ def load_demo(
         shelf = content.build(run, staff, mkt)
         run.commit()
         run.say("organisation, market, products and knowledge base loaded")
+        deferred = DeferredIndexes(run.tables(name) for name in BULK_ENTITIES if name in run.snap.tables)
+        deferred.drop()
         snapshots = SnapshotWriter(run, mkt.index)
         generator = CustomerGenerator(run, staff, mkt)
         writers = Writers(run)
@@ -75,6 +84,8 @@ def load_demo(
             run.say(f"customers: {start + size:,} of {customers:,}")
         run.add("asset_snapshot", snapshots.write())
         snapshots.drop()
+        run.say("building indexes")
+        deferred.build()
         writers.finish(snapshots)
         for extra in extras:
             extra.finish()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 import sqlalchemy as sa
 
@@ -370,7 +372,7 @@ class CustomerGenerator:
             price = round(self.market.prices[sec][idx] * rng.uniform(0.985, 1.015), 3)
             qty = 100 * max(1, int(log_uniform(rng, 1, 60)))
             amount = round(price * qty, 2)
-            side = rng.choices(SIDES, SIDE_WEIGHTS)[0]
+            side = SIDES[bisect(SIDE_CUM, rng.random() * SIDE_CUM[-1])]
             self.trade_seq += 1
             moment = self.run.moment(days[idx], rng, 9, 15)
             commission = max(5.0, round(amount * rate, 2))
@@ -378,7 +380,7 @@ class CustomerGenerator:
                 self.run.allocate("trade", 1), f"T{days[idx]:%Y%m%d}{self.trade_seq:09d}", f"O{self.trade_seq:011d}",
                 aid, cid, sec, days[idx], moment, side, qty, price, amount, commission,
                 round(amount * 0.0005, 2) if side == "sell" else 0.0, round(amount * 0.00001, 2),
-                rng.choices(("app", "pc", "web", "phone", "counter", "api"), (70, 15, 6, 4, 3, 2))[0],
+                CHANNELS[bisect(CHANNEL_CUM, rng.random() * CHANNEL_CUM[-1])],
                 round(amount * rng.gauss(0.01, 0.08), 2) if side == "sell" else None,
             ))  # fmt: skip
         return out
@@ -418,7 +420,9 @@ class CustomerGenerator:
 
 
 SIDES = ("buy", "sell", "margin_buy", "ipo_subscribe", "repo_lend")
-SIDE_WEIGHTS = (48, 44, 3, 3, 2)
+SIDE_CUM = tuple(accumulate((48, 44, 3, 3, 2)))
+CHANNELS = ("app", "pc", "web", "phone", "counter", "api")
+CHANNEL_CUM = tuple(accumulate((70, 15, 6, 4, 3, 2)))
 OCCUPATIONS = (
     "civil_servant", "enterprise_manager", "professional", "professional", "financial_practitioner", "clerk", "clerk",
     "business_owner", "worker", "retired", "retired", "freelancer", "student", "other",

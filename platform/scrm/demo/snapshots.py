@@ -73,7 +73,10 @@ class SnapshotWriter:
         total = 0
         for low in range(bounds[0], bounds[1] + 1, SLICE):
             stmt = sa.insert(target).from_select(columns, select.where(p.c.account.between(low, low + SLICE - 1)))
-            total += db.session.execute(stmt).rowcount or 0
+            db.session.execute(stmt)
+            total += db.session.execute(
+                sa.select(sa.func.count()).select_from(p).where(p.c.account.between(low, low + SLICE - 1))
+            ).scalar_one() * len(run.trading)  # every account has a row for every trading day
             run.commit()
             run.say(f"asset snapshots: {total:,} rows")
         return total
@@ -152,5 +155,5 @@ class SnapshotWriter:
             if column in target.c:
                 columns.append(column)
                 exprs.append(expr)
-        select = sa.select(*exprs).select_from(p).join(d, sa.true()).order_by(p.c.account, d.c.idx)
+        select = sa.select(*exprs).select_from(p).join(d, sa.true())
         return select, columns
