@@ -180,3 +180,18 @@ def test_unique_value_is_free_again_after_delete(svc, seed):
 def test_unknown_entity_is_not_found(svc):
     with pytest.raises(NotFound):
         svc.list("nope")
+
+
+def test_a_unique_rule_with_a_condition_counts_only_matching_records(svc, seed):
+    """One live consent per customer and purpose: a withdrawn one does not count, a second
+    live one is refused at the rule's field, and withdrawing frees the purpose again."""
+    live = {"customer": seed["c1"], "purpose": "personalised_recommendation", "policy_version": "PP-1",
+            "granted_at": "2026-01-05T10:00:00+08:00"}  # fmt: skip
+    svc.create("consent_record", {**live, "withdrawn_at": "2026-02-01T10:00:00+08:00"})
+    first = svc.create("consent_record", live)
+    with pytest.raises(ValidationFailed) as exc:
+        svc.create("consent_record", live)
+    assert "recipient_category" in exc.value.by_path()
+    svc.update("consent_record", first["id"], {"withdrawn_at": "2026-03-01T10:00:00+08:00"}, version=first["version"])
+    assert svc.create("consent_record", live)["id"]
+    assert svc.create("consent_record", {**live, "customer": seed["c2"]})["id"]

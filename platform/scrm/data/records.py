@@ -136,6 +136,10 @@ class RecordService(RecordReader):
                             "This combination is already used by record #{id}."
                         ).format(id=other)
                         details.append(Detail(c["fields"][-1], message))
+            elif c["type"] == "unique" and "where" in c:
+                detail = self._conditional_duplicate(entity, et, c, merged, changed, record_id, current)
+                if detail:
+                    details.append(detail)
             elif c["type"] == "check":
                 env = self.environment(old=current)
                 applies = not c.get("when") or self._holds(entity, c, "when", merged, env)
@@ -144,6 +148,41 @@ class RecordService(RecordReader):
                     details.append(Detail(c.get("field") or "$", text(c.get("message")) or c["name"]))
         if details:
             raise ValidationFailed(_("Please correct the marked fields."), details)
+
+    def _conditional_duplicate(
+        self, entity: EntityDef, et: EntityTables, c: dict, merged: dict, changed: set[str], record_id, current
+    ) -> Detail | None:
+        """A unique rule that applies only to records matching ``where`` (one *current* primary
+        servicer, one *live* consent per purpose): the other records with the same values are
+        few, so each is tested with the same condition the saved record is. Unlike a plain unique
+        rule, empty values are compared as equal."""
+        fields = [entity.field(n) for n in c["fields"]]
+        try:
+            where = prepared(
+                self.snapshot, c["where"], entity, "check", key=("constraint", entity.version, c["name"], "where")
+            )
+        except ConditionError:
+            return None
+        read = {p.split(".")[0] for p in where.deps.paths}
+        if current is not None and not changed & (set(c["fields"]) | read):
+            return None
+        env = self.environment(old=current)
+        if not all(fields) or not where.predicate(merged, env):
+            return None
+        # empty values count as equal here: "one live consent per purpose and recipient" means
+        # one without a recipient too
+        values = {f.column: merged.get(f.name) for f in fields}
+        same = [et.main.c[col].is_(None) if v is None else et.main.c[col] == v for col, v in values.items()]
+        q = sa.select(et.main.c.id).where(et.main.c.deleted_at.is_(None), *same)
+        if record_id is not None:
+            q = q.where(et.main.c.id != record_id)
+        for other in run(q.order_by(et.main.c.id).limit(50)).scalars():
+            if where.predicate(self.get(entity.name, other), env):
+                message = text(c.get("message")) or _("This combination is already used by record #{id}.").format(
+                    id=other
+                )
+                return Detail(c["fields"][-1], message)
+        return None
 
     def _holds(self, entity: EntityDef, constraint: dict, part: str, record: dict, env) -> bool:
         key = ("constraint", entity.version, constraint["name"], part)
