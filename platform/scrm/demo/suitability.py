@@ -83,8 +83,12 @@ def answers_for(q: dict, level: str, lowest: bool, fixed: dict, rng: random.Rand
             total = score()
     answers = {}
     for question in questions:
-        code = question["options"][choice[question["id"]]]["code"]
-        answers[question["id"]] = [code] if question.get("multiple") else code
+        chosen = question["options"][choice[question["id"]]]
+        if question.get("multiple"):  # scored by the highest ticked option: lower ones may be ticked too
+            extra = [o["code"] for o in question["options"] if o["score"] < chosen["score"] and rng.random() < 0.6]
+            answers[question["id"]] = sorted({chosen["code"], *extra})
+        else:
+            answers[question["id"]] = chosen["code"]
     return answers, total
 
 
@@ -251,27 +255,37 @@ class SuitabilityGenerator:
                 "金融资产及投资经历满足认定条件，已告知专业投资者与普通投资者的保护差异并进行风险警示。",
                 self.staff.by_role["compliance_officer"][0], decided, decided.date() + timedelta(days=730))  # fmt: skip
 
-    def _recommend_and_sell(self, p: Profile, facts: dict):
-        run, rng = self.run, self.run.rng
-        product = rng.choice(self.shelf.on_sale)
+    def _dimensions(self, p: Profile, facts: dict, product: dict) -> list[str]:
+        """The dimensions in which ``product`` does not fit the customer (domain reference §1.6)."""
+        if p.professional:
+            return []
         level_ok = LEVELS.index(facts["level"]) + 1 >= int(product["risk_level"][1])
         if facts["lowest"] and product["risk_level"] != "R1":
             level_ok = False
         horizon_ok = RANK.get(product.get("investment_horizon") or "short", 0) <= RANK.get(facts["horizon"], 0)
         variety_ok = (product.get("investment_variety") or "other") in facts["varieties"]
-        professional = p.professional
-        if professional:
-            level_ok = horizon_ok = variety_ok = True
-        dims = [d for d, ok in (("risk", level_ok), ("horizon", horizon_ok), ("variety", variety_ok)) if not ok]
+        return [d for d, ok in (("risk", level_ok), ("horizon", horizon_ok), ("variety", variety_ok)) if not ok]
+
+    def _recommend_and_sell(self, p: Profile, facts: dict):
+        run, rng = self.run, self.run.rng
+        affordable = [x for x in self.shelf.on_sale if float(x.get("min_investment") or 0) <= max(p.assets, 1) * 0.6]
+        fitting = [x for x in affordable if not self._dimensions(p, facts, x)]
+        # managers recommend what fits (recommendation lists are pre-filtered by match); customers
+        # sometimes ask for something else
+        staff_first = rng.random() < 0.75
+        pool = fitting if staff_first and fitting else affordable or self.shelf.on_sale
+        product = rng.choice(pool)
+        dims = self._dimensions(p, facts, product)
+        level_ok, horizon_ok, variety_ok = ("risk" not in dims), ("horizon" not in dims), ("variety" not in dims)
         if not dims:
             match = "match"
         elif (facts["lowest"] and product["risk_level"] != "R1") or not facts["valid"]:
             match = "prohibited"
         else:
             match = "mismatch_overridable"
-        if not facts["valid"] and not professional:
+        if not facts["valid"] and not p.professional:
             match = "prohibited"
-        initiated = "staff" if match == "match" and rng.random() < 0.7 else rng.choice(("staff", "customer"))
+        initiated = "staff" if staff_first and match == "match" else "customer" if rng.random() < 0.8 else "staff"
         seller = p.manager
         when = run.moment(run.today - timedelta(days=rng.randint(1, 80)), rng)
         blocked = None
