@@ -49,7 +49,8 @@ PAGE = """<!doctype html>
 <body><nav class="navbar navbar-dark bg-dark"><div class="container-fluid"><a class="navbar-brand" href="/">SCRM</a>
 <span class="text-white">{{ user_name }}</span></div></nav>
 <div class="container-fluid"><div class="row"><aside class="col-lg-2">
-{% for label, href in nav %}<a class="d-block p-2" href="{{ href }}">{{ label }}</a>{% endfor %}</aside>
+{% for group, links in nav %}<div class="small text-muted px-2 pt-2">{{ group }}</div>
+{% for label, href in links %}<a class="d-block p-2" href="{{ href }}">{{ label }}</a>{% endfor %}{% endfor %}</aside>
 <main class="col-lg-10 py-3"><h1 class="h4">客户</h1>
 <form method="get" class="card card-body mb-3"><div class="row g-2">
 <div class="col-md-3"><input class="form-control" name="q" value="{{ q }}" placeholder="客户号, 姓名, 手机号"></div>
@@ -57,13 +58,16 @@ PAGE = """<!doctype html>
 <select class="form-select form-select-sm" name="{{ name }}"><option value="">全部</option>
 {% for value, text in options %}<option value="{{ value }}"{% if args.get(name) == value|string %} selected{% endif %}>{{ text }}</option>{% endfor %}
 </select></div>{% endfor %}
+<div class="col-md-3"><label class="form-label small">{{ opened_label }}</label><div class="input-group input-group-sm">
+<input class="form-control" type="date" name="opened_at_from" value="{{ args.get('opened_at_from', '') }}">
+<input class="form-control" type="date" name="opened_at_to" value="{{ args.get('opened_at_to', '') }}"></div></div>
 <div class="col-auto"><button class="btn btn-primary btn-sm">筛选</button>
 <div class="dropdown-menu p-2">{% for name, label in columns %}<div class="form-check"><input class="form-check-input" type="checkbox"
  name="cols" value="{{ name }}" id="col-{{ name }}"{% if name in shown %} checked{% endif %}><label class="form-check-label small"
  for="col-{{ name }}">{{ label }}</label></div>{% endfor %}</div></div></div></form>
 <div class="card"><div class="table-responsive"><table class="table table-hover align-middle mb-0">
 <thead class="table-light"><tr><th>客户号</th><th>姓名/名称</th><th>资产层级</th><th>风险承受能力</th>
-<th class="text-end">最新总资产</th><th>主服务客户经理</th><th>生命周期</th><th>标签</th></tr></thead>
+<th class="text-end">最新总资产</th><th>主服务客户经理</th><th>生命周期</th><th>客户状态</th><th>标签</th></tr></thead>
 <tbody>{% for r in rows %}<tr>
 <td>{{ r.customer_no }}</td><td><a class="fw-semibold" href="/customers/{{ r.id }}">{{ r.name }}</a></td>
 <td>{% if r.asset_tier %}<span class="badge text-bg-{{ tiers[r.asset_tier][1] }}">{{ tiers[r.asset_tier][0] }}</span>{% endif %}</td>
@@ -71,9 +75,10 @@ PAGE = """<!doctype html>
 <td class="text-end text-nowrap">{{ money(r.total_assets) }}</td>
 <td>{% if r.manager_id %}<a href="/employees/{{ r.manager_id }}">{{ r.manager_name }}</a>{% endif %}</td>
 <td>{% if r.lifecycle_stage %}<span class="badge text-bg-{{ stage[r.lifecycle_stage][1] }}">{{ stage[r.lifecycle_stage][0] }}</span>{% endif %}</td>
+<td>{% if r.customer_status %}<span class="badge text-bg-secondary">{{ status[r.customer_status] }}</span>{% endif %}</td>
 <td>{% for t in tags.get(r.id, []) %}<span class="badge text-bg-secondary">{{ t }}</span> {% endfor %}</td>
 </tr>{% endfor %}
-{% if next %}<tr><td colspan="8" class="text-center"><a class="btn btn-sm btn-outline-primary" href="?after={{ next }}">更多</a></td></tr>{% endif %}
+{% if next %}<tr><td colspan="9" class="text-center"><a class="btn btn-sm btn-outline-primary" href="?after={{ next }}">更多</a></td></tr>{% endif %}
 </tbody></table></div></div></main></div></div></body></html>"""
 SHOWN = [
     "customer_no",
@@ -83,6 +88,7 @@ SHOWN = [
     "total_assets",
     "primary_manager",
     "lifecycle_stage",
+    "customer_status",
     "tags",
 ]
 
@@ -111,14 +117,13 @@ def create_handwritten_app(url: str) -> Flask:
         f["name"]: [(o["value"], o["label"]["zh-CN"]) for o in f["options"]] for f in spec["fields"] if "options" in f
     }
     columns = [(f["name"], labels[f["name"]]) for f in spec["fields"]]
-    nav = [
-        ("客户", "/customers"),
-        ("资金账户", "/accounts"),
-        ("成交", "/trades"),
-        ("证券", "/securities"),
-        ("员工", "/employees"),
-        ("组织机构", "/org_units"),
-    ]
+    # the same navigation the generated page shows: every shipped entity, by group
+    groups: dict[str, list] = {}
+    for path in sorted((Path(__file__).parents[1] / "schemas" / "entities").glob("*.json")):
+        doc = json.loads(path.read_text())
+        group = doc.get("nav", {}).get("group", {}).get("zh-CN", "")
+        groups.setdefault(group, []).append((doc["plural_label"]["zh-CN"], f"/{doc['name']}"))
+    nav = list(groups.items())
     org = meta.tables.get("crm_org_unit")
     template = app.jinja_env.from_string(PAGE)  # compiled once, like a template file
 
@@ -141,6 +146,7 @@ def create_handwritten_app(url: str) -> Flask:
                 customer.c.risk_level,
                 customer.c.total_assets,
                 customer.c.lifecycle_stage,
+                customer.c.customer_status,
                 customer.c.primary_manager_id.label("manager_id"),
                 employee.c.name.label("manager_name"),
             )
@@ -211,7 +217,10 @@ def create_handwritten_app(url: str) -> Flask:
             ("customer_type", labels["customer_type"], options["customer_type"]),
             ("servicing_org", labels["servicing_org"], branches),
             ("primary_manager", labels["primary_manager"], managers),
-        ]
+            ("tags", labels["tags"], []),
+            *((name, labels[name], options[name]) for name in ("customer_status", "investor_category", "vip_level",
+                                                                "aml_risk_level")),
+        ]  # fmt: skip
         html = template.render(
             rows=rows,
             tags=found,
@@ -221,6 +230,8 @@ def create_handwritten_app(url: str) -> Flask:
             tiers=TIERS,
             risk=RISK,
             stage=STAGE,
+            status=dict(options["customer_status"]),
+            opened_label=labels["opened_at"],
             money=money,
             nav=nav,
             filters=filters,
