@@ -36,6 +36,9 @@ FEEDBACK_FIELDS = ["customer", "channel", "feedback_type", "content", "related_e
 LOSS_FIELDS = ["customer", "loss_type", "detected_on", "assets_before", "assets_after", "destination", "loss_reason",
                "reason_source"]  # fmt: skip
 
+TICKET_STATES = ("new", "assigned", "in_progress", "pending_customer", "pending_internal", "resolved", "closed",
+                 "cancelled")  # fmt: skip
+COMPLAINT_STATES = ("received", "investigating", "proposal_made", "closed")
 WRITE_ORDER = ("interaction", "feedback", "complaint", "service_ticket", "ticket_comment", "task", "return_visit",
                "survey_response", "customer_loss")  # fmt: skip
 # category, queue, priority, subjects
@@ -131,9 +134,10 @@ class ServiceGenerator:
             self.seen += 1
             force = self.seen <= 8  # small demos still show every kind of record
             if force or rng.random() < 0.12:
-                self._ticket(p)
-            if force and self.seen <= 3 or rng.random() < 0.0015:
-                self._complaint(p)
+                # the first customers' tickets walk through every W1 state, so even a small demo shows them all
+                self._ticket(p, TICKET_STATES[self.seen - 1] if force else None)
+            if force and self.seen <= 4 or rng.random() < 0.0015:
+                self._complaint(p, COMPLAINT_STATES[self.seen - 1] if force else None)
             self._tasks(p)
             self._visits(p)
             if rng.random() < 0.05 or force:
@@ -146,12 +150,14 @@ class ServiceGenerator:
             self.w[name].write(self.rows[name])
         self.rows = {k: [] for k in self.w}
 
-    def _ticket(self, p: Profile) -> None:
+    def _ticket(self, p: Profile, state: str | None = None) -> None:
         run, rng = self.run, self.run.rng
         category, queue, priority, subjects = rng.choice(TICKET_KINDS)
         if rng.random() < 0.05:
             priority = "P1"
         created = run.moment(run.today - timedelta(days=int(rng.expovariate(1 / 40)) % 180), rng, 8, 20)
+        if state is not None:
+            created = run.now - timedelta(hours=rng.randint(2, 20) if state != "closed" else 360)
         tid = run.allocate("service_ticket", 1)
         assignee = p.manager if queue == "manager" else rng.choice(self.agents)
         supervisor = self.staff.supervisor_of.get(assignee)
@@ -167,6 +173,8 @@ class ServiceGenerator:
         )
         if rng.random() < 0.03:
             status = "cancelled"
+        if state is not None:
+            status = state
         responded = resolved = closed = None
         late = rng.random() < 0.12
         if status not in ("new", "cancelled"):
@@ -226,7 +234,7 @@ class ServiceGenerator:
             (self.run.allocate("ticket_comment", 1), ticket, author, by_customer, visibility, body, first)
         )
 
-    def _complaint(self, p: Profile) -> None:
+    def _complaint(self, p: Profile, state: str | None = None) -> None:
         run, rng = self.run, self.run.rng
         kind, source = rng.choice(COMPLAINT_TYPES)
         received = run.moment(run.today - timedelta(days=rng.randint(1, 120)), rng)
@@ -236,6 +244,9 @@ class ServiceGenerator:
         major = regulator or (claimed or 0) >= 100_000
         age = (run.now - received).days
         status = "closed" if age > 20 else rng.choice(("received", "acknowledged", "investigating", "proposal_made"))
+        if state is not None:
+            status = state
+            received = run.now - timedelta(days=25 if state == "closed" else rng.randint(1, 9))
         closed = received + timedelta(days=rng.randint(5, 14)) if status == "closed" else None
         acknowledged = received + timedelta(hours=rng.randint(1, 20)) if status != "received" else None
         self.rows["complaint"].append((
