@@ -32,7 +32,11 @@ class Run:
 
     def __post_init__(self):
         self.rng = random.Random(self.seed)
-        self.now = datetime.now(UTC).replace(microsecond=0)
+        # "now" for the data is the start of today in Beijing: the data then does not depend on the
+        # time of day it was generated (same seed, same date, same rows) and nothing is in the future
+        self.now = datetime(self.today.year, self.today.month, self.today.day, tzinfo=UTC) - timedelta(
+            hours=8, seconds=1
+        )
         # the last completed trading day: today's data arrives with the evening batch
         self.trading = trading_days(self.today - timedelta(days=1), self.days)
 
