@@ -54,6 +54,8 @@ def load_demo(
             db.session.commit()
             return ["demo data already present; nothing added"]
         run = Run(snap, seed, today or date.today(), days=days, progress=progress)
+        if db.engine.dialect.name == "sqlite":  # index builds sort in memory rather than in temp files
+            db.session.execute(sa.text("PRAGMA cache_size=-262144"))
         staff = org.build(run)
         ensure_demo_users(staff)
         mkt = market.build(run)
@@ -92,6 +94,9 @@ def load_demo(
         reset_sequences(run.snap.tables.values())
         run.commit()
     analyze()
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(sa.text("PRAGMA cache_size=-2000"))  # back to SQLite's default
+        db.session.commit()
     elapsed = time.perf_counter() - started
     rows = sum(run.counts.values())
     detail = ", ".join(f"{n:,} {entity}" for entity, n in run.counts.items())

@@ -202,9 +202,10 @@ class DeferredIndexes:
         db.session.commit()
 
     def build(self) -> None:
+        for index in self.indexes:  # one commit each: SQLite's write-ahead log stays one index big
+            index.create(db.session.connection(), checkfirst=True)
+            db.session.commit()
         connection = db.session.connection()
-        for index in self.indexes:
-            index.create(connection, checkfirst=True)
         for fk in self.foreign_keys:
             connection.execute(sa.schema.AddConstraint(fk))
         db.session.commit()
