@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support import login, make_app  # noqa: F401  (re-exported for fixtures)
+from support import BACKENDS, PG_URL, login, make_app  # noqa: F401  (re-exported for fixtures)
+from support import pg_server as _pg_server
+from support import pg_url as _pg_url
 
-PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 ADMIN_PASSWORD = "admin-pass-123"
 AM_PASSWORD = "am-pass-1234"
 
@@ -30,21 +30,6 @@ class Template:
     url: str
     admin_token: str
     am_token: str
-
-
-def _pg_server(url: str) -> tuple[sa.engine.Engine, str]:
-    parsed = sa.engine.make_url(
-        url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-    )
-    server = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    return server, parsed.database or "scrm_test"
-
-
-def _pg_url(base: str, name: str) -> str:
-    parsed = sa.engine.make_url(
-        base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
-    )
-    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def build_template(url: str, backend: str) -> Template:

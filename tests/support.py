@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
+import sqlalchemy as sa
 from jinja2 import StrictUndefined
 
 from scrm.app import create_app
 from scrm.config import REPO_ROOT
+
+PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def pg_server(url: str) -> tuple[sa.engine.Engine, str]:
+    parsed = sa.engine.make_url(
+        url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    )
+    server = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    return server, parsed.database or "scrm_test"
+
+
+def pg_url(base: str, name: str) -> str:
+    parsed = sa.engine.make_url(
+        base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
+    )
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def make_app(url: str, home: Path | None = None, **overrides):

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import BACKENDS, PG_URL, _pg_server, _pg_url
-from support import make_app
+from support import BACKENDS, PG_URL, make_app, pg_server, pg_url
 
 from scrm.cli import cli
 
@@ -34,11 +33,11 @@ def demo(request, templates, tmp_path_factory):
         shutil.copyfile(template.url[len("sqlite:///") :], target)
         url, cleanup = f"sqlite:///{target}", None
     else:
-        server, base = _pg_server(PG_URL)
+        server, base = pg_server(PG_URL)
         name = f"{base}_demo_{uuid.uuid4().hex[:8]}"
         with server.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{sa.engine.make_url(template.url).database}"')
-        url, cleanup = _pg_url(PG_URL, name), name
+        url, cleanup = pg_url(PG_URL, name), name
     app = make_app(url)
     with app.app_context():
         from scrm.demo import load_demo
@@ -51,7 +50,7 @@ def demo(request, templates, tmp_path_factory):
         db.session.remove()
         db.engine.dispose()
     if cleanup:
-        server, _ = _pg_server(PG_URL)
+        server, _ = pg_server(PG_URL)
         with server.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')
 
