@@ -9,6 +9,7 @@ code, the exact JSON path and one translated sentence.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +19,7 @@ from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry, Resource
 
 from ..fields import FieldTypes
-from ..i18n import _, text
+from ..i18n import _, current_locale, text
 from .problems import Problem, problem
 
 METASCHEMAS = Path(__file__).parent / "metaschemas"
@@ -41,6 +42,16 @@ def entity_metaschema(field_types: FieldTypes) -> dict:
         branches.append({"if": {"properties": {"type": {"const": ftype.name}}, "required": ["type"]}, "then": then})
     schema["$defs"]["field"]["allOf"] = branches
     return schema
+
+
+_REMEMBERED: dict[tuple[str, str, str, str | None], tuple[Problem, ...]] = {}
+
+
+def _locale() -> str:
+    """Messages are translated when a problem is made: remember them per language."""
+    from flask import has_app_context
+
+    return current_locale() if has_app_context() else ""
 
 
 class StructureChecker:
@@ -68,8 +79,30 @@ class StructureChecker:
             for kind, schema in self.schemas.items()
         }
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """What the metaschemas are (they depend on the registered field types)."""
+        return hashlib.sha256(json.dumps(self.schemas, sort_keys=True, default=str).encode()).hexdigest()
+
     def check(self, doc, *, file: str | None = None) -> list[Problem]:
-        """Structural problems of one document; the kind is read from the document itself."""
+        """Structural problems of one document; the kind is read from the document itself.
+
+        Results are remembered per document text and metaschema: a publish re-checks every
+        definition, and all but one of them are unchanged (JSON Schema validation of a large
+        configuration takes seconds)."""
+        try:
+            text = json.dumps(doc, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return self._check(doc, file=file)
+        key = (self.fingerprint, _locale(), text, file)
+        found = _REMEMBERED.get(key)
+        if found is None:
+            if len(_REMEMBERED) >= 4096:
+                _REMEMBERED.clear()
+            found = _REMEMBERED[key] = tuple(self._check(doc, file=file))
+        return list(found)
+
+    def _check(self, doc, *, file: str | None = None) -> list[Problem]:
         if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
             return [problem("E-FILE-002", "$", file=file)]
         kind = doc["kind"]
