@@ -17,6 +17,7 @@ groups = {
     "E-COND": "Conditions",
     "W-COND": "Conditions",
     "E-ROLE": "Roles",
+    "W-ROLE": "Roles",
     "E-REF": "References between kinds",
 }
 fixes = {
@@ -61,6 +62,10 @@ fixes = {
     "E-ENTITY-023": "Leave id and column alone; rename with name.",
     "E-ENTITY-024": "Give the entity a shorter name, or an explicit table of at most 56 characters.",
     "E-ENTITY-025": "Rename one of the entities, or give one an explicit table name.",
+    "E-ENTITY-026": "Point options.scope (owner, org, via) or options.staff.org at a reference field.",
+    "E-ENTITY-027": "Use date fields of the link entity for shares.from and shares.to.",
+    "E-ENTITY-028": "Name a text field (the user name) as options.staff.login.",
+    "E-ENTITY-029": "The link's record field must reference this entity; the tree's parent must reference the tree itself.",
     "W-ENTITY-001": "Nothing to fix: the field is deactivated, not deleted; its column and data stay.",
     "W-ENTITY-002": "Nothing to fix.",
     "E-FORM-001": "Use a published entity.",
@@ -87,6 +92,7 @@ fixes = {
     "W-COND-014": "Give the window a from (e.g. now-30d) so the database reads only recent rows through the (parent, time) index.",
     "E-ROLE-001": "Use a published entity or *.",
     "E-ROLE-002": "Use a field of the entity or *.",
+    "W-ROLE-001": "Remove the field from the role, or activate it again; purging the field needs it gone from roles.",
     "E-REF-001": "Use a published entity.",
     "E-REF-002": "Use a field of the entity.",
     "E-REF-003": "Declare the state under states.",

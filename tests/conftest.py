@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support import BACKENDS, PG_URL, login, make_app  # noqa: F401  (re-exported for fixtures)
+from support import BACKENDS, DEMO_CUSTOMERS, DEMO_TODAY, PG_URL, login, make_app  # noqa: F401
 from support import pg_server as _pg_server
 from support import pg_url as _pg_url
 
@@ -244,3 +244,35 @@ def _seed(svc) -> dict:
 def second_app(database):
     """Another application instance (another worker) on the same database."""
     yield from _served(database)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, templates, tmp_path_factory):
+    """One database per backend with the shipped CRM's demo loaded, once per test module (the
+    module's tests only read it)."""
+    template = templates(request.param)
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("demo") / "demo.db"
+        shutil.copyfile(template.url[len("sqlite:///") :], target)
+        url, cleanup = f"sqlite:///{target}", None
+    else:
+        server, base = _pg_server(PG_URL)
+        name = f"{base}_demo_{uuid.uuid4().hex[:8]}"
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{sa.engine.make_url(template.url).database}"')
+        url, cleanup = _pg_url(PG_URL, name), name
+    app = make_app(url)
+    with app.app_context():
+        from scrm.demo import load_demo
+
+        summary = load_demo(customers=DEMO_CUSTOMERS, today=DEMO_TODAY)
+    yield app, summary
+    with app.app_context():
+        from scrm.db import db
+
+        db.session.remove()
+        db.engine.dispose()
+    if cleanup:
+        server, _ = _pg_server(PG_URL)
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from scrm.app import create_app
 from scrm.config import REPO_ROOT
 
 PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
+DEMO_TODAY = date(2026, 11, 20)  # the demo fixture's "today" and size
+DEMO_CUSTOMERS = 60
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

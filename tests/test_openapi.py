@@ -18,3 +18,18 @@ def test_openapi_lists_every_entity(api):
 def test_openapi_needs_authentication(anon):
     r = anon.get("/api/openapi.json")
     assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized"
+
+
+def test_openapi_shows_what_the_role_may_use(am_api, api):
+    """The account manager's document: no delete, masked fields as masked text, read-only fields
+    read-only."""
+    doc = am_api.get("/api/openapi.json").json
+    full = api.get("/api/openapi.json").json
+    customer = doc["paths"]["/api/v1/records/customer/{record_id}"]
+    assert "patch" in customer and "delete" not in customer
+    assert "delete" in full["paths"]["/api/v1/records/customer/{record_id}"]
+    props = doc["components"]["schemas"]["Customer"]["properties"]
+    assert props["id_number"]["description"] == "masked for you"
+    assert props["risk_level"]["readOnly"] is True
+    assert "risk_level" not in doc["components"]["schemas"]["CustomerInput"]["properties"]
+    assert "CustomerInput" in full["components"]["schemas"]

@@ -7,52 +7,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import uuid
-from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from support import BACKENDS, PG_URL, make_app, pg_server, pg_url
+from support import DEMO_CUSTOMERS, DEMO_TODAY, make_app
 
 from scrm.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTITIES = sorted(p.stem for p in (ROOT / "schemas" / "entities").glob("*.json"))
-TODAY = date(2026, 11, 20)
-CUSTOMERS = 60
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo(request, templates, tmp_path_factory):
-    """One database per backend with the demo loaded (read-only for the tests below)."""
-    template = templates(request.param)
-    if request.param == "sqlite":
-        target = tmp_path_factory.mktemp("demo") / "demo.db"
-        shutil.copyfile(template.url[len("sqlite:///") :], target)
-        url, cleanup = f"sqlite:///{target}", None
-    else:
-        server, base = pg_server(PG_URL)
-        name = f"{base}_demo_{uuid.uuid4().hex[:8]}"
-        with server.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{sa.engine.make_url(template.url).database}"')
-        url, cleanup = pg_url(PG_URL, name), name
-    app = make_app(url)
-    with app.app_context():
-        from scrm.demo import load_demo
-
-        summary = load_demo(customers=CUSTOMERS, today=TODAY)
-    yield app, summary
-    with app.app_context():
-        from scrm.db import db
-
-        db.session.remove()
-        db.engine.dispose()
-    if cleanup:
-        server, _ = pg_server(PG_URL)
-        with server.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)')
+CUSTOMERS, TODAY = DEMO_CUSTOMERS, DEMO_TODAY
 
 
 def rows(app, entity: str, *fields: str, where=None) -> list[tuple]:

@@ -14,10 +14,15 @@ import sqlalchemy as sa
 
 from ..conditions import ConditionError, Environment, UserContext, compile_operand, compile_sql, deps
 from ..conditions.dialect import text_match
+from ..conditions.grammar import NO_VALUE
+from ..conditions.ir import Field, leaves
 from ..db import dialect_name, run
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from ..security.masking import mask
+from ..security.permissions import Permissions
+from ..security.scopes import Principal, ScopeCompiler
 from .evaluation import PreparedCondition, computed_field, environment, prepared
 from .history import changes_of
 from .query import after as after_clause
@@ -36,12 +41,29 @@ class Page:
 
 
 class RecordReader:
-    def __init__(self, snapshot, user_id: int | None = None, *, system: bool = False, user: UserContext | None = None):
+    """Records as one user may see them. Without ``permissions`` the reader acts for the system
+    (CLI, jobs, imports): every record and field. With them, every read goes through the user's
+    record scope and field access: out-of-scope records do not exist, hidden fields are left
+    out, masked fields are masked, and filters, sorts and searches may not probe what the user
+    cannot read."""
+
+    def __init__(
+        self,
+        snapshot,
+        user_id: int | None = None,
+        *,
+        system: bool = False,
+        user: UserContext | None = None,
+        permissions: Permissions | None = None,
+        principal: Principal | None = None,
+    ):
         self.snapshot = snapshot
         self.field_types = snapshot.field_types
         self.user_id = user_id
         self.user = user or UserContext(id=user_id)
         self.system = system  # feeds and imports may write read-only fields
+        self.permissions = permissions or Permissions.everything(snapshot)
+        self.principal = principal or Principal(user_id)
 
     # -- metadata -------------------------------------------------------------------------
     def entity(self, name: str) -> EntityDef:
@@ -86,6 +108,7 @@ class RecordReader:
         """A page of records. ``fields`` limits which fields are loaded (lists show a few columns;
         the sort keys and system columns always come along)."""
         entity = self.entity(entity_name)
+        self.permissions.require(entity, "read")
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(
                 _("limit must be between 1 and {max}.").format(max=MAX_LIMIT),
@@ -101,13 +124,20 @@ class RecordReader:
             wanted = frozenset(n for n in (*fields, *sorted_by) if entity.field(n) or n in SYSTEM_COLUMNS)
         select, computed = self._select(entity, et, wanted, env)
         keys = parse_sort(sort_spec, entity, et, self.field_types, computed)
+        for key in keys:
+            if key.field.name not in SYSTEM_COLUMNS and not self.permissions.readable(entity, key.field):
+                raise BadRequest(
+                    _("Cannot sort by {field!r}.").format(field=key.field.name),
+                    [Detail("sort", _("You cannot sort by a field you may not read."), "forbidden_field")],
+                    "invalid_sort",
+                )
         query = self.filtered(select, entity, filter, search, env)
         if after:
             query = query.where(after_clause(keys, decode_cursor(keys, after)))
         rows = run(query.order_by(*order_by(keys)).limit(limit + 1)).mappings().all()
-        items = self._hydrate(entity, et, rows[:limit], wanted)
-        nxt = encode_cursor(keys, items[-1]) if len(rows) > limit and items else None
-        return Page(items, nxt, ",".join(k.spec for k in keys[:-1]) or keys[-1].spec)
+        raw = self._hydrate(entity, et, rows[:limit], wanted)
+        nxt = encode_cursor(keys, raw[-1]) if len(rows) > limit and raw else None
+        return Page(self.present(entity, raw), nxt, ",".join(k.spec for k in keys[:-1]) or keys[-1].spec)
 
     def filtered(
         self, stmt: sa.Select, entity: EntityDef, filter: dict | None, search: str | None, env: Environment
@@ -115,13 +145,102 @@ class RecordReader:
         """``stmt`` limited to live records matching ``filter`` (the condition language, with the
         joins it needs) and the quick ``search``."""
         et = self.tables(entity)
-        stmt = stmt.where(et.main.c.deleted_at.is_(None))
+        stmt = self.scoped(stmt.where(et.main.c.deleted_at.is_(None)), entity, env)
         if filter:
             node = self.prepared(filter, entity, "filter").node
+            self.check_readable(node, "filter")
             stmt = compile_sql(node, entity, self.snapshot.tables, env, dialect_name()).apply(stmt)
         if search and search.strip():
             stmt = stmt.where(self._search(entity, et, search.strip()))
         return stmt
+
+    # -- access -----------------------------------------------------------------------------
+    def scoped(self, stmt: sa.Select, entity: EntityDef, env: Environment) -> sa.Select:
+        """``stmt`` limited to the records the user's roles let them see: the record scope over
+        the org tree and any condition the role adds."""
+        if self.permissions.system:
+            return stmt
+        grant = self.permissions.grant(entity.name)
+        clause = ScopeCompiler(self.snapshot, self.principal, env).clause(entity, grant.scope)
+        if clause is not None:
+            stmt = stmt.where(clause)
+        if grant.filters:
+            condition = grant.filters[0] if len(grant.filters) == 1 else {"any": list(grant.filters)}
+            node = prepared(self.snapshot, condition, entity, "permission").node
+            stmt = compile_sql(node, entity, self.snapshot.tables, env, dialect_name()).apply(stmt)
+        return stmt
+
+    def check_readable(self, node, param: str) -> None:
+        """A filter may only look at what the user can read: testing a masked or hidden value
+        would reveal it one guess at a time. Asking whether it is empty is allowed."""
+        if self.permissions.system:
+            return
+        used: set[str] = set()
+        for leaf in leaves(node):
+            if leaf.op in NO_VALUE and isinstance(leaf.left, Field) and not leaf.args:
+                used |= {
+                    f"{e.name}.{f.name}" for e, f in zip(leaf.left.entities[:-1], leaf.left.steps[:-1], strict=True)
+                }
+            else:
+                used |= deps(leaf).fields
+        for relation in deps(node).relations:
+            owner, _dot, name = relation.partition(".")
+            rel = self.snapshot.entity(owner).relation(name) if self.snapshot.entity(owner) else None
+            if rel is not None and not self.permissions.can(rel.target, "read"):
+                raise BadRequest(
+                    _("The filter reads records you may not see."),
+                    [Detail(param, _("You may not read {entity}.").format(entity=rel.target), "forbidden_entity")],
+                    f"invalid_{param}",
+                )
+        for dotted in sorted(used):
+            owner, _dot, name = dotted.partition(".")
+            entity = self.snapshot.entity(owner)
+            f = entity.field(name) if entity else None
+            if f is None or name in SYSTEM_COLUMNS:
+                continue
+            if not self.permissions.can(entity, "read") or not self.permissions.readable(entity, f):
+                raise BadRequest(
+                    _("The filter uses {field}, which you may not read.").format(field=text(f.label) or f.name),
+                    [Detail(param, _("You cannot filter by a field you may not read."), "forbidden_field")],
+                    f"invalid_{param}",
+                )
+
+    def present(self, entity: EntityDef, records: list[dict]) -> list[dict]:
+        """Records as the user may see them: hidden fields left out, masked fields masked, and
+        the titles of referenced records masked the way their own title field is."""
+        if self.permissions.system or not records:
+            return records
+        hidden, masked = [], []
+        for f in entity.active_fields:
+            access = self.permissions.field(entity, f)
+            if access.view == "hidden":
+                hidden.append(f.name)
+            elif access.view == "masked":
+                masked.append(f)
+        titles = {}
+        for f in entity.active_fields:
+            if f.type != "ref":
+                continue
+            target = self.snapshot.entity(f.target)
+            title = target.title_field if target is not None else None
+            if target is not None and not self.permissions.can(target, "read"):
+                titles[f.name] = ("hidden", None)
+            elif title is not None:
+                view = self.permissions.field(target, title).view
+                if view != "plain":
+                    titles[f.name] = (view, title.get("mask"))
+        for r in records:
+            for name in hidden:
+                r.pop(name, None)
+            for f in masked:
+                if f.name in r:
+                    r[f.name] = mask(f.get("mask"), r[f.name])
+            shown = r.get("_titles")
+            if shown:
+                for name, (view, rule) in titles.items():
+                    if name in shown:
+                        shown[name] = f"#{r.get(name)}" if view == "hidden" else mask(rule, shown[name])
+        return records
 
     def prepared(self, condition: Any, entity: EntityDef, param: str) -> PreparedCondition:
         """A condition sent by a client, prepared; a 400 pointing into ``param`` when it does not fit."""
@@ -140,11 +259,17 @@ class RecordReader:
             ) from None
 
     def _search(self, entity: EntityDef, et: EntityTables, q: str) -> sa.ColumnElement[bool]:
-        parts = [
-            text_match(et.main.c[f.column], "contains", q[:100], True)
-            for f in entity.search_fields
-            if f.column in et.main.c
-        ]
+        """Quick search: a part of any search field the user can read; the whole value of one
+        they see masked (a phone number or ID number the customer gives); hidden ones not at all."""
+        parts = []
+        for f in entity.search_fields:
+            if f.column not in et.main.c:
+                continue
+            view = self.permissions.field(entity, f).view
+            if view == "plain":
+                parts.append(text_match(et.main.c[f.column], "contains", q[:100], True))
+            elif view == "masked":
+                parts.append(et.main.c[f.column] == q[:100])
         if q.isascii() and q.isdigit() and len(q) < 18:
             parts.append(et.main.c.id == int(q))
         return sa.or_(*parts) if parts else sa.false()
@@ -226,22 +351,37 @@ class RecordReader:
     def titles(self, entity_name: str, ids) -> dict[int, str]:
         """Display names of records by id (one query), for references."""
         entity = self.snapshot.entity(entity_name)
-        if entity is None or not ids:
+        if entity is None or not ids or not self.permissions.can(entity, "read"):
             return {}
         et = self.tables(entity)
         title = entity.title_field
         col = et.main.c[title.column] if title and title.column in et.main.c else None
         q = sa.select(et.main.c.id, col if col is not None else sa.literal(None)).where(et.main.c.id.in_(list(ids)))
+        q = self.scoped(q.where(et.main.c.deleted_at.is_(None)), entity, self.environment())
+        view = self.permissions.field(entity, title).view if title is not None else "plain"
         out = {}
         for rid, value in run(q):
-            out[rid] = str(value) if value is not None else f"#{rid}"
+            if value is None or view == "hidden":
+                out[rid] = f"#{rid}"
+            else:
+                out[rid] = mask(title.get("mask"), str(value)) if view == "masked" else str(value)
         return out
 
     def get(self, entity_name: str, record_id: int) -> dict:
+        """One record as the user may see it (404 outside their scope)."""
         entity = self.entity(entity_name)
+        return self.present(entity, [self.load(entity_name, record_id)])[0]
+
+    def load(self, entity_name: str, record_id: int) -> dict:
+        """One record with its real values, for the services that validate and write: still
+        only within the user's scope. Never hand it to a user; :meth:`get` is what they see."""
+        entity = self.entity(entity_name)
+        self.permissions.require(entity, "read")
         et = self.tables(entity)
-        select, _computed = self._select(entity, et, None, self.environment())
-        row = run(select.where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None))).mappings().first()
+        env = self.environment()
+        select, _computed = self._select(entity, et, None, env)
+        stmt = self.scoped(select.where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None)), entity, env)
+        row = run(stmt).mappings().first()
         if row is None:
             raise NotFound(_("{entity} #{id} does not exist.").format(entity=text(entity.label), id=record_id))
         return self._hydrate(entity, et, [row])[0]
@@ -249,13 +389,27 @@ class RecordReader:
     def lookup(
         self, entity_name: str, q: str = "", limit: int = 20, filter: dict | None = None
     ) -> list[tuple[int, str]]:
-        """(id, title) pairs for choosing a record: one lean query ordered by title."""
+        """(id, title) pairs for choosing a record: one lean query ordered by title, within the
+        user's scope; a title the user sees masked comes masked."""
         entity = self.entity(entity_name)
-        if not filter and not q:  # the plain choice list: the same statement every time
+        self.permissions.require(entity, "read")
+        title = entity.title_field
+        view = self.permissions.field(entity, title).view if title is not None else "plain"
+        if view != "plain" and q:
+            q = ""  # typing part of a masked title would probe it
+        if not self.permissions.system:
+            stmt = self._lookup_statement(entity, filter, q)
+        elif not filter and not q:  # the plain choice list: the same statement every time
             stmt = self.snapshot.cached(("lookup", entity.name), lambda: self._lookup_statement(entity, None, None))
         else:
             stmt = self._lookup_statement(entity, filter, q)
         rows = run(stmt.limit(max(1, min(limit, 1000))))
+        if view == "hidden":
+            return [(rid, f"#{rid}") for rid, _value in rows]
+        if view == "masked":
+            return [
+                (rid, mask(title.get("mask"), str(value)) if value is not None else f"#{rid}") for rid, value in rows
+            ]
         return [(rid, str(value) if value is not None else f"#{rid}") for rid, value in rows]
 
     def _lookup_statement(self, entity: EntityDef, filter: dict | None, q: str | None) -> sa.Select:
@@ -275,10 +429,19 @@ class RecordReader:
 
     def history(self, entity_name: str, record_id: int) -> list[dict]:
         entity = self.entity(entity_name)
-        self.get(entity_name, record_id)
+        self.load(entity_name, record_id)
         out = []
         for c in changes_of(entity.name, record_id):
             f = entity.by_id.get(c.field_id) if c.field_id else None
+            old, new = c.old_value, c.new_value
+            if f is not None and not self.permissions.system:
+                view = self.permissions.field(entity, f).view
+                if view == "hidden":
+                    continue
+                if view == "masked":
+                    old, new = mask(f.get("mask"), old), mask(f.get("mask"), new)
+            elif f is None and c.field_id and not self.permissions.system:
+                continue  # a field since removed: its access can no longer be decided
             out.append(
                 {
                     "id": c.id,
@@ -286,8 +449,8 @@ class RecordReader:
                     "action": c.action,
                     "field": f.name if f else c.field_name,
                     "field_label": text(f.label) if f else c.field_name,
-                    "old": c.old_value,
-                    "new": c.new_value,
+                    "old": old,
+                    "new": new,
                     "user_id": c.user_id,
                     "at": c.changed_at,
                 }
@@ -297,8 +460,9 @@ class RecordReader:
     def explain(self, entity_name: str, record_id: int, condition: Any) -> dict:
         """Whether a saved record meets a condition, and why: each leaf with its operand values."""
         entity = self.entity(entity_name)
-        record = self.get(entity_name, record_id)
+        record = self.load(entity_name, record_id)
         check = self.prepared(condition, entity, "condition")
+        self.check_readable(check.node, "condition")
         env = self.environment()
         return {
             "result": check.predicate(record, env),

@@ -18,10 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ..conditions import ConditionError, UserContext
 from ..db import db, run, writing
-from ..errors import BadRequest, Conflict, Detail, ValidationFailed
+from ..errors import BadRequest, Conflict, Detail, Forbidden, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from ..security.masking import mask
+from ..security.permissions import Permissions
+from ..security.scopes import principal
 from .evaluation import prepared, stored_value
 from .history import record_changes
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
@@ -50,8 +53,13 @@ def write_operation(method):
 class RecordService(RecordReader):
     @classmethod
     def for_user(cls, snapshot, user) -> RecordService:
-        """The service as a signed-in user sees it (``ctx`` conditions read the user's id and roles)."""
-        return cls(snapshot, user.id, user=UserContext(id=user.id, roles=tuple(user.roles)))
+        """The service as a signed-in user sees it: their roles' permissions, their place on the
+        org tree (record scopes) and ``ctx`` for conditions (id, roles, employee, org units)."""
+        who = principal(snapshot, user.id, getattr(user, "username", None))
+        context = UserContext(
+            id=user.id, roles=tuple(user.roles), org_units=tuple(u for u in (who.org_unit,) if u), employee=who.employee
+        )
+        return cls(snapshot, user.id, user=context, permissions=Permissions(snapshot, user.roles), principal=who)
 
     def validate(self, entity: EntityDef, data: Any, *, partial: bool, current: dict | None = None) -> dict:
         """Clean input into canonical values or raise :class:`ValidationFailed` with per-field details."""
@@ -69,6 +77,22 @@ class RecordService(RecordReader):
                 if not self._same(f, value, current):
                     details.append(Detail(key, _("This field is read-only.")))
                 continue
+            if f is not None and not self.permissions.system:
+                access = self.permissions.field(entity, f)
+                if (
+                    current is not None
+                    and access.view == "masked"
+                    and value == mask(f.get("mask"), current.get(f.name))
+                ):
+                    continue  # the masked value the user was shown, sent back: unchanged
+                if not access.write:
+                    # a plain value sent back unchanged is fine; for masked and hidden ones the
+                    # answer would tell whether a guess was right, so anything but nothing fails
+                    if (access.view == "plain" and self._same(f, value, current)) or (
+                        current is None and value is None
+                    ):
+                        continue
+                    raise self.permissions.forbid_field(entity, f)
             incoming[f.name if f else key] = value
         try:
             cleaned = schema_for(self.snapshot, entity, partial, self.system).load(incoming)
@@ -116,7 +140,7 @@ class RecordService(RecordReader):
                 other = self._find_duplicate(et, {f.column: value}, record_id)
                 if other:
                     details.append(Detail(f.name, _("Already used by record #{id}.").format(id=other)))
-            if f.type == "ref" and not self._exists(f.target, value):
+            if f.type == "ref" and not self._exists(f.target, value):  # within the user's scope
                 details.append(
                     Detail(
                         f.name,
@@ -177,7 +201,7 @@ class RecordService(RecordReader):
         if record_id is not None:
             q = q.where(et.main.c.id != record_id)
         for other in run(q.order_by(et.main.c.id).limit(50)).scalars():
-            if where.predicate(self.get(entity.name, other), env):
+            if where.predicate(RecordReader(self.snapshot, self.user_id, user=self.user).load(entity.name, other), env):
                 message = text(c.get("message")) or _("This combination is already used by record #{id}.").format(
                     id=other
                 )
@@ -201,17 +225,31 @@ class RecordService(RecordReader):
         return run(q.limit(1)).scalar_one_or_none()
 
     def _exists(self, entity_name: str | None, record_id: int) -> bool:
+        """The record exists and the user may see it: a reference to a record outside the user's
+        scope is refused exactly like one to a record that does not exist."""
         entity = self.snapshot.entity(entity_name or "")
-        if entity is None:
+        if entity is None or not self.permissions.can(entity, "read"):
             return False
         main = self.tables(entity).main
         q = sa.select(main.c.id).where(main.c.id == record_id, main.c.deleted_at.is_(None))
-        return run(q).first() is not None
+        return run(self.scoped(q, entity, self.environment())).first() is not None
+
+    def _require_in_scope(self, entity: EntityDef, record_id: int) -> None:
+        """After a write, inside its transaction: the record must still be one the user may see
+        (nobody creates records in, or moves them to, someone else's book)."""
+        if self.permissions.system or self._exists(entity.name, record_id):
+            return
+        raise Forbidden(
+            _("The {entity} would be outside the records you may work on; nothing was saved.").format(
+                entity=text(entity.label)
+            ),
+            code="outside_scope",
+        )
 
     def problems(self, entity_name: str, data: dict, record_id: int | None = None) -> dict[str, list[str]]:
         """What saving ``data`` would complain about, without saving (forms report everything at once)."""
         entity = self.entity(entity_name)
-        current = self.get(entity_name, record_id) if record_id else None
+        current = self.load(entity_name, record_id) if record_id else None
         try:
             cleaned = self.validate(entity, data, partial=current is not None, current=current)
             merged = {**(current or {**self.defaults(entity)}), **cleaned}
@@ -233,14 +271,17 @@ class RecordService(RecordReader):
     @write_operation
     def create(self, entity_name: str, data: Any) -> dict:
         entity = self.entity(entity_name)
+        self.permissions.require(entity, "create")
         try:
             cleaned = self.validate(entity, data, partial=False)
             merged = {**self.defaults(entity), **cleaned}
             for f in self.multi_fields(entity):
                 merged.setdefault(f.name, [])
+            self._claim(entity, merged)
             self._compute_stored(entity, merged)
             self._check_rules(entity, merged, set(merged), None)
             record_id = self._insert(entity, merged)
+            self._require_in_scope(entity, record_id)
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -249,6 +290,18 @@ class RecordService(RecordReader):
             db.session.rollback()
             raise
         return self.get(entity_name, record_id)
+
+    def _claim(self, entity: EntityDef, merged: dict) -> None:
+        """What a user creates is theirs: an empty owner reference of the entity's record scope
+        takes the user's employee record, an empty org reference their unit."""
+        spec = entity.doc.get("options", {}).get("scope") or {}
+        for key, value in (("owner", self.principal.employee), ("org", self.principal.org_unit)):
+            names = spec.get(key) or []
+            for name in [names] if isinstance(names, str) else names:
+                f = entity.field(name)
+                if value is not None and f is not None and merged.get(f.name) is None:
+                    merged[f.name] = value
+                    break
 
     @write_operation
     def bulk_create(self, entity_name: str, rows: list[dict], batch: int = 1000) -> int:
@@ -377,8 +430,9 @@ class RecordService(RecordReader):
                 [Detail("_version", _("Missing version."))],
                 "version_required",
             )
+        self.permissions.require(entity, "update")
         try:
-            current = self.get(entity_name, record_id)
+            current = self.load(entity_name, record_id)
             if current["version"] != version:
                 raise self._conflict(entity, current)
             cleaned = self.validate(entity, data, partial=True, current=current)
@@ -388,6 +442,7 @@ class RecordService(RecordReader):
             self._check_rules(entity, merged, changed, record_id, current)
             if changed:
                 self._write_update(entity, current, merged, changed, version)
+                self._require_in_scope(entity, record_id)
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -411,7 +466,7 @@ class RecordService(RecordReader):
         )
         if result.rowcount != 1:
             db.session.rollback()
-            raise self._conflict(entity, self.get(entity.name, current["id"]))
+            raise self._conflict(entity, self.load(entity.name, current["id"]))
         for f in self.multi_fields(entity):
             if f.name in changed:
                 self._write_links(et, f, current["id"], merged[f.name])
@@ -438,8 +493,9 @@ class RecordService(RecordReader):
     @write_operation
     def delete(self, entity_name: str, record_id: int, version: int | None = None) -> None:
         entity = self.entity(entity_name)
+        self.permissions.require(entity, "delete")
         try:
-            current = self.get(entity_name, record_id)
+            current = self.load(entity_name, record_id)
             if version is not None and current["version"] != version:
                 raise self._conflict(entity, current)
             self._release_references(entity, record_id)
@@ -453,7 +509,7 @@ class RecordService(RecordReader):
                 .values(deleted_at=moment, version=current["version"] + 1, updated_at=moment, updated_by=self.user_id)
             )
             if result.rowcount != 1:
-                raise self._conflict(entity, self.get(entity_name, record_id))
+                raise self._conflict(entity, self.load(entity_name, record_id))
             record_changes(
                 [
                     {
@@ -513,7 +569,7 @@ class RecordService(RecordReader):
             _("Someone else changed this {entity} (now version {version}); reload and apply your change again.").format(
                 entity=text(entity.label), version=current["version"]
             ),
-            current=self.to_json(entity, current),
+            current=self.to_json(entity, self.present(entity, [dict(current)])[0]),
         )
 
     def _integrity(self, entity: EntityDef, exc: IntegrityError) -> ScrmIntegrity:

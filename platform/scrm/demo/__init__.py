@@ -57,7 +57,6 @@ def load_demo(
         if db.engine.dialect.name == "sqlite":  # index builds sort in memory rather than in temp files
             db.session.execute(sa.text("PRAGMA cache_size=-262144"))
         staff = org.build(run)
-        ensure_demo_users(staff)
         mkt = market.build(run)
         shelf = content.build(run, staff, mkt)
         run.commit()
@@ -92,6 +91,7 @@ def load_demo(
         for extra in extras:
             extra.finish()
         reset_sequences(run.snap.tables.values())
+        ensure_demo_users(staff)  # each login linked to an employee: the busiest account manager and up
         run.commit()
     analyze()
     if db.engine.dialect.name == "sqlite":

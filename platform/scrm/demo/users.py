@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from ..db import db
+from ..runtime import snapshot
 from ..security.users import ADMIN_ROLE, create_user, find_user, set_password
 
 DEMO_PASSWORD = "demo12345"
@@ -26,13 +30,59 @@ def demo_logins() -> list[str]:
     return lines
 
 
+def busiest_manager(staff) -> int | None:
+    """The account manager with the most customers (the demo's account-manager login)."""
+    people = staff.by_role.get("account_manager") or []
+    snap = snapshot()
+    entity = snap.entity("customer")
+    if not people or entity is None or entity.field("primary_manager") is None:
+        return people[0] if people else None
+    table = snap.tables["customer"].main
+    column = table.c[entity.field("primary_manager").column]
+    row = db.session.execute(
+        sa.select(column).where(column.in_(people)).group_by(column).order_by(sa.func.count().desc(), column).limit(1)
+    ).first()
+    return row[0] if row else people[0]
+
+
+def demo_employee(staff, employee_role: str, am: int | None) -> int | None:
+    """The employee a demo login stands for: the busiest account manager, their team lead and
+    their branch manager (so the three logins show one book at three scopes), else the first
+    employee in the role."""
+    people = staff.by_role.get(employee_role) or []
+    if employee_role == "account_manager" and am in people:
+        return am
+    if am is not None and employee_role == "team_leader" and staff.supervisor_of.get(am) in people:
+        return staff.supervisor_of[am]
+    if am is not None and employee_role == "branch_manager":
+        same = [e for e in people if staff.branch_of.get(e) == staff.branch_of.get(am)]
+        if same:
+            return same[0]
+    return people[0] if people else None
+
+
+def link_login(employee: int, username: str) -> None:
+    """The employee record names the login (``login``): that places the user on the org tree."""
+    snap = snapshot()
+    entity = snap.entity("employee")
+    if entity is None or entity.field("login") is None:
+        return
+    table = snap.tables["employee"].main
+    column = table.c[entity.field("login").column]
+    db.session.execute(sa.update(table).where(column == username).values({column: None}))
+    db.session.execute(sa.update(table).where(table.c.id == employee).values({column: username}))
+
+
 def ensure_demo_users(staff) -> None:
-    """Create the demo logins (or reset their password). With ``staff``, the display name is the
-    name of the employee the login stands for."""
+    """Create the demo logins (or reset their password). With ``staff``, each login is linked to
+    the employee it stands for and takes their name."""
+    am = busiest_manager(staff) if staff is not None else None
     for username, role, what, employee_role in DEMO_USERS:
         name = what.split(" ")[0]
-        if staff is not None and staff.by_role.get(employee_role):
-            name = f"{staff.name_of[staff.by_role[employee_role][0]]}（{name}）"
+        employee = demo_employee(staff, employee_role, am) if staff is not None else None
+        if employee is not None:
+            name = f"{staff.name_of[employee]}（{name}）"
+            link_login(employee, username)
         user = find_user(username)
         if user is None:
             create_user(username, DEMO_PASSWORD, [role], display_name=name)

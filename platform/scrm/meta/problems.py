@@ -63,6 +63,10 @@ CODES: dict[str, str] = {
     "E-ENTITY-023": N_("The field {field!r} cannot change its id or column once published (was {old!r})."),
     "E-ENTITY-024": N_("The table name {table!r} is longer than 56 characters: shorten the entity name or set table."),
     "E-ENTITY-025": N_("The database object {physical!r} of this entity is also used by {other!r}."),
+    "E-ENTITY-026": N_("The field {field!r} must be a reference field."),
+    "E-ENTITY-027": N_("The field {field!r} must be a date field of the link entity."),
+    "E-ENTITY-028": N_("The login field {field!r} must be a text field of this entity."),
+    "E-ENTITY-029": N_("The field {field!r} must be a reference to {target!r}."),
     "W-ENTITY-001": N_("The field {field!r} was removed from the document; it is kept deactivated with its data."),
     "W-ENTITY-002": N_("The field {field!r} is deactivated; it is hidden everywhere but its data is kept."),
     # phase B: forms
@@ -79,6 +83,7 @@ CODES: dict[str, str] = {
     # roles
     "E-ROLE-001": N_("{entity!r} is not a defined entity."),
     "E-ROLE-002": N_("{field!r} is not a field of {entity!r}."),
+    "W-ROLE-001": N_("The field {field!r} is deactivated; the role's setting for it has no effect."),
     # references between kinds (workflow, alert, dashboard)
     "E-REF-001": N_("{entity!r} is not a defined entity."),
     "E-REF-002": N_("{field!r} is not a field of {entity!r}."),

@@ -99,6 +99,7 @@ class SemanticChecker:
         self._entity_lists(doc.body, entity, out)
         self._entity_relations(doc.body, entity, out)
         self._entity_constraints(doc.body, entity, out)
+        self._entity_scope(doc.body, entity, out)
         for name, cond in doc.body.get("conditions", {}).items():
             out += self.conditions.check(cond, entity, f"$.conditions.{name}", "named")
 
@@ -196,6 +197,52 @@ class SemanticChecker:
                 if not (self._field_ok(entity, bare, scalar=True) or bare in SYSTEM_SORTABLE):
                     code = "E-ENTITY-016" if entity.field(bare) is None else "E-ENTITY-020"
                     out.append((code, f"$.indexes[{i}].fields[{j}]", {"field": bare}))
+
+    def _entity_scope(self, body: dict, entity: EntityDef, out: list) -> None:
+        """``options.scope``, ``options.staff`` and ``options.tree`` name fields of the right kind."""
+        options = body.get("options", {})
+
+        def ref(owner: EntityDef | None, name: str, at: str, target: str | None = None) -> None:
+            f = owner.field(name) if owner is not None else None
+            if f is None:
+                out.append(("E-ENTITY-016", at, {"field": name}))
+            elif f.type != "ref":
+                out.append(("E-ENTITY-026", at, {"field": name}))
+            elif target and f.target != target:
+                out.append(("E-ENTITY-029", at, {"field": name, "target": target}))
+
+        def names(value) -> list[str]:
+            return [value] if isinstance(value, str) else list(value or [])
+
+        scope = options.get("scope", {})
+        for key in ("owner", "org", "via"):
+            for i, name in enumerate(names(scope.get(key))):
+                ref(entity, name, f"$.options.scope.{key}" + (f"[{i}]" if isinstance(scope[key], list) else ""))
+        shares = scope.get("shares")
+        if shares:
+            at = "$.options.scope.shares"
+            link = self.entities.get(shares["entity"])
+            if link is None:
+                if not self.known_entity(shares["entity"]):
+                    out.append(("E-ENTITY-010", f"{at}.entity", {"target": shares["entity"]}))
+            else:
+                ref(link, shares["record"], f"{at}.record", entity.name)
+                ref(link, shares["employee"], f"{at}.employee")
+                for key in ("from", "to"):
+                    if key in shares and (link.field(shares[key]) is None or link.field(shares[key]).type != "date"):
+                        out.append(("E-ENTITY-027", f"{at}.{key}", {"field": shares[key]}))
+                if "where" in shares:
+                    out += self.conditions.check(shares["where"], link, f"{at}.where", "permission")
+        staff = options.get("staff")
+        if staff:
+            if entity.field(staff["login"]) is None or entity.field(staff["login"]).type != "string":
+                out.append(("E-ENTITY-028", "$.options.staff.login", {"field": staff["login"]}))
+            ref(entity, staff["org"], "$.options.staff.org")
+        tree = options.get("tree")
+        if tree:
+            ref(entity, tree["parent"], "$.options.tree.parent", entity.name)
+            if tree.get("kind") and entity.field(tree["kind"]) is None:
+                out.append(("E-ENTITY-016", "$.options.tree.kind", {"field": tree["kind"]}))
 
     def _entity_problem(self, entity: EntityDef, code: str, path: str, **params) -> Problem:
         doc = self.docs.get("entity", entity.name)
@@ -342,10 +389,15 @@ class SemanticChecker:
                     out.append(("E-ROLE-001", at, {"entity": entity_name}))
                 continue
             for field_name in perm.get("fields", {}):
-                if field_name != "*" and entity.field(field_name) is None:
+                if field_name == "*":
+                    continue
+                f = entity.field(field_name) or next((x for x in entity.fields if x.name == field_name), None)
+                if f is None:
                     out.append(
                         ("E-ROLE-002", f"{at}.fields.{field_name}", {"field": field_name, "entity": entity_name})
                     )
+                elif not f.active:
+                    out.append(("W-ROLE-001", f"{at}.fields.{field_name}", {"field": field_name}))
             if "filter" in perm:
                 out += self.conditions.check(perm["filter"], entity, f"{at}.filter", "permission")
 

@@ -1,4 +1,6 @@
-"""Coarse access decisions until the permission engine lands: who may change definitions."""
+"""Who may change definitions: designers change entities, forms, workflows, alerts and
+dashboards; only administrators change roles (a designer who could edit roles could grant
+themselves everything). Record and field access is :mod:`scrm.security.permissions`."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def can_design(user, snapshot) -> bool:
     return "designer" in role_flags(user, snapshot)
 
 
-def require_designer(user, snapshot) -> None:
+def require_designer(user, snapshot, kind: str | None = None) -> None:
     if not can_design(user, snapshot):
         raise Forbidden(_("Only administrators and designers may change definitions."), code="not_designer")
+    if kind == "role" and "admin" not in role_flags(user, snapshot):
+        raise Forbidden(_("Only administrators may change roles."), code="not_admin")

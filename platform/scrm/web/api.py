@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 
 from ..data.records import MAX_LIMIT, RecordService, lock_version
@@ -94,7 +94,10 @@ def _nul_path(value, path: str) -> str | None:
 
 
 def service() -> RecordService:
-    return RecordService.for_user(snapshot(), current_user)
+    """The record service as the signed-in user sees it, built once per request."""
+    if "record_service" not in g:
+        g.record_service = RecordService.for_user(snapshot(), current_user)
+    return g.record_service
 
 
 def record_id_or_404(record_id: int) -> int:

@@ -28,8 +28,8 @@ def check_kind(kind: str) -> None:
         )
 
 
-def designer_only() -> None:
-    require_designer(current_user, snapshot())
+def designer_only(kind: str | None = None) -> None:
+    require_designer(current_user, snapshot(), kind)
 
 
 @bp.get("/<kind>")
@@ -74,7 +74,7 @@ def get_definition(kind: str, name: str):
 @bp.put("/<kind>/<name>")
 def save_draft(kind: str, name: str):
     check_kind(kind)
-    designer_only()
+    designer_only(kind)
     body = json_body(decimals=False)
     row, problems = runtime().definitions.save_draft(
         kind, name, body, current_user.id, source="api", comment=request.args.get("comment"), base_version=if_match()
@@ -93,7 +93,7 @@ def save_draft(kind: str, name: str):
 @bp.delete("/<kind>/<name>/draft")
 def discard_draft(kind: str, name: str):
     check_kind(kind)
-    designer_only()
+    designer_only(kind)
     runtime().definitions.discard_draft(kind, name)
     return "", 204
 
@@ -105,7 +105,7 @@ def _optional_body() -> dict:
 @bp.post("/<kind>/<name>/publish")
 def publish(kind: str, name: str):
     check_kind(kind)
-    designer_only()
+    designer_only(kind)
     dry_run = bool(_optional_body().get("dry_run"))
     result = runtime().definitions.publish(kind, name, current_user.id, dry_run=dry_run)
     return jsonify(
@@ -123,7 +123,7 @@ def publish(kind: str, name: str):
 @bp.post("/<kind>/<name>/rollback")
 def rollback(kind: str, name: str):
     check_kind(kind)
-    designer_only()
+    designer_only(kind)
     version = _optional_body().get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise BadRequest(

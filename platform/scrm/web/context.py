@@ -62,7 +62,7 @@ class ListPage:
     title: str
     icon: str
     list_url: str
-    new_url: str
+    new_url: str | None
     columns: list[Column]
     rows: list[Row]
     next_url: str | None
@@ -163,8 +163,8 @@ class DetailPage:
     version: int
     layout: LayoutNode
     history: list[HistoryEntry]
-    edit_url: str
-    delete_url: str
+    edit_url: str | None
+    delete_url: str | None
     list_url: str
     created: str
     updated: str

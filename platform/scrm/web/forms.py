@@ -114,10 +114,13 @@ def parse_submission(
     saving an untouched form never rewrites a value that its display rounds (seconds, tags)."""
     values, errors = {}, {}
     for f, node in placed_fields(entity, form, mode):
-        if not editable(f, node):
+        access = svc.permissions.field(entity, f)
+        if not editable(f, node) or not access.write:
             continue
         if f.name not in data:  # not submitted at all: leave the stored value alone
             continue
+        if current is not None and access.view == "masked" and not "".join(data.getlist(f.name)).strip():
+            continue  # a masked field left empty keeps its value
         ftype = svc.field_types[f.type]
         submitted = data.getlist(f.name)  # radios, multi-selects and switches send an empty marker first
         widget = node.get("widget", ftype.widgets[0])
@@ -169,6 +172,8 @@ class LayoutBuilder:
             f = self.entity.field(node["field"])
             if f is None or not f.active or self.mode not in node.get("modes", ["create", "edit", "view"]):
                 return None
+            if not self.svc.permissions.visible(self.entity, f):
+                return None
             view = self.field_view(f, node)
             return LayoutNode("field", field=view, colspan=node.get("colspan", 1))
         if kind == "note":
@@ -192,11 +197,16 @@ class LayoutBuilder:
     def field_view(self, f: FieldDef, node: dict) -> FieldView:
         ftype = self.svc.field_types[f.type]
         widget = node.get("widget") or ftype.widgets[0]
-        readonly = self.mode == "view" or not editable(f, node)
+        access = self.svc.permissions.field(self.entity, f)
+        readonly = self.mode == "view" or not editable(f, node) or not access.write
         value = self.record.get(f.name)
+        masked = access.view == "masked" and self.mode == "edit" and not readonly
+        placeholder = text(node.get("placeholder") or f.get("placeholder"))
         if self.raw is not None and f.name in self.raw and not readonly:
             submitted = [v for v in self.raw.getlist(f.name) if v != ""] if ftype.multi else self.raw.getlist(f.name)
             shown = ", ".join(submitted) if ftype.multi else (submitted[-1] if submitted else "")
+        elif masked:  # the input starts empty, showing the masked value; left empty, it keeps the value
+            shown, placeholder = "", ftype.format_input(value, f) or placeholder
         else:
             shown = ftype.format_input(value, f)
         display = self.display(f, value)
@@ -236,10 +246,11 @@ class LayoutBuilder:
             value=shown,
             display=display,
             choices=choices,
-            required=f.required and not readonly,
+            required=f.required and not readonly and not masked,
             readonly=readonly,
-            help=text(node.get("help") or f.get("help")),
-            placeholder=text(node.get("placeholder") or f.get("placeholder")),
+            help=text(node.get("help") or f.get("help"))
+            or (_("Leave empty to keep the current value.") if masked else ""),
+            placeholder=placeholder,
             errors=self.errors.get(f.name, []),
             colspan=node.get("colspan", 1),
             validate_url=url_for("pages.validate_field", entity=self.entity.name, field=f.name),
@@ -279,7 +290,13 @@ class LayoutBuilder:
         target = self.svc.snapshot.entity(rel.target) if rel else None
         if rel is None or target is None or rel.kind != "has_many" or not self.record.get("id"):
             return None
-        columns = node.get("columns") or [c for c in _target_columns(target)]
+        if not self.svc.permissions.can(target, "read"):
+            return None
+        columns = [
+            c
+            for c in node.get("columns") or _target_columns(target)
+            if target.field(c) is None or self.svc.permissions.visible(target, target.field(c))
+        ]
         condition = {"field": rel.via, "op": "eq", "value": self.record["id"]}
         note = ""
         try:
@@ -312,7 +329,9 @@ class LayoutBuilder:
             labels,
             rows,
             more,
-            url_for("pages.create", entity=target.name, **{rel.via: self.record["id"]}),
+            url_for("pages.create", entity=target.name, **{rel.via: self.record["id"]})
+            if self.svc.permissions.can(target, "create")
+            else None,
             note,
         )
 

@@ -52,20 +52,25 @@ def chosen_columns(entity: EntityDef, svc: RecordService) -> list[str]:
         wanted = [c for c in request.args.getlist("cols") if c]
         if len(wanted) == 1 and "," in wanted[0]:
             wanted = wanted[0].split(",")
-        cols = canonical(entity, wanted)[:20]
+        cols = visible_only(entity, svc, canonical(entity, wanted))[:20]
         if cols:
             session[key] = cols
             return cols
         session.pop(key, None)
     saved = canonical(entity, session.get(key, []))
-    return saved or default_columns(entity, svc)
+    return visible_only(entity, svc, saved or default_columns(entity, svc))
+
+
+def visible_only(entity: EntityDef, svc: RecordService, names: list[str]) -> list[str]:
+    """Columns the user may see at all (hidden fields never reach a list, not even as a header)."""
+    return [n for n in names if entity.field(n) is None or svc.permissions.visible(entity, entity.field(n))]
 
 
 def filter_fields(entity: EntityDef, svc: RecordService) -> list[FieldDef]:
     names = entity.list_spec.get("filters")
     if names is None:
         names = [f.name for f in entity.active_fields if f.type in ("enum", "bool") and not f.computed][:4]
-    return [entity.field(n) for n in names if entity.field(n)]
+    return [entity.field(n) for n in names if entity.field(n) and svc.permissions.readable(entity, entity.field(n))]
 
 
 def option_labels(f: FieldDef) -> list[tuple[str, str]]:
@@ -270,7 +275,10 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
     for name in columns:
         f = entity.field(name)
         sortable = name in SYSTEM_SORTABLE or (
-            f is not None and svc.field_types[f.type].sortable and not svc.field_types[f.type].multi
+            f is not None
+            and svc.field_types[f.type].sortable
+            and not svc.field_types[f.type].multi
+            and svc.permissions.readable(entity, f)
         )
         state = "asc" if current == name else "desc" if current == f"-{name}" else None
         target = f"-{name}" if state == "asc" else (name if state is None else "")
@@ -303,13 +311,13 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
         )
     chosen = set(columns)
     chooser = [Choice(name, label, name in chosen) for name, label in field_labels(svc, entity)]
-    hints = ", ".join(text(f.label) for f in entity.search_fields)
+    hints = ", ".join(text(f.label) for f in entity.search_fields if svc.permissions.visible(entity, f))
     return ListPage(
         entity.name,
         text(entity.plural_label),
         entity.icon,
         base,
-        f"{base}/new",
+        f"{base}/new" if svc.permissions.can(entity, "create") else None,
         cols,
         rows,
         next_url,

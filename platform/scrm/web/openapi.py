@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from apispec import APISpec
 from flask import Blueprint, jsonify
+from flask_login import current_user
 
 from .. import __version__
 from ..i18n import text
 from ..meta.model import EntityDef
 from ..runtime import snapshot
+from ..security.permissions import Permissions
 from .api import require_login
 
 bp = Blueprint("openapi", __name__)
@@ -76,7 +78,10 @@ EXPLANATION = {
 }
 
 
-def build_spec(snap) -> dict:
+def build_spec(snap, permissions: Permissions | None = None) -> dict:
+    """The API as ``permissions`` let it be used: only entities the user may read, only fields
+    they may see, writable only where they may write, and only the operations they may call."""
+    permissions = permissions or Permissions.everything(snap)
     spec = APISpec(
         title="SCRM API",
         version=__version__,
@@ -86,14 +91,21 @@ def build_spec(snap) -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", ERROR)
     for entity in sorted(snap.entities.values(), key=lambda e: e.name):
+        if not permissions.can(entity, "read"):
+            continue
         name = schema_name(entity)
         props, writable, required = dict(SYSTEM), {}, []
         for f in entity.active_fields:
+            access = permissions.field(entity, f)
+            if access.view == "hidden":
+                continue
             ftype = snap.field_types[f.type]
             prop = {**ftype.json_schema(f), "title": text(f.label, "en")}
-            if not f.required or f.readonly:
+            if access.view == "masked":
+                prop = {"type": "string", "title": prop["title"], "description": "masked for you"}
+            if not f.required or f.readonly or not access.write:
                 prop["nullable"] = not ftype.multi
-            if f.readonly:
+            if f.readonly or not access.write:
                 props[f.name] = {**prop, "readOnly": True}
                 continue
             props[f.name] = prop
@@ -119,87 +131,84 @@ def build_spec(snap) -> dict:
         ref = {"$ref": f"#/components/schemas/{name}"}
         one = {"200": {"description": "the record", "content": {"application/json": {"schema": ref}}}}
         base = f"/api/v1/records/{entity.name}"
-        spec.path(
-            path=base,
-            operations={
-                "get": {
-                    "summary": f"List {text(entity.plural_label, 'en')}",
-                    "tags": [entity.name],
-                    "parameters": [
-                        {
-                            "name": "filter",
-                            "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "condition as JSON",
-                        },
-                        {
-                            "name": "sort",
-                            "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "e.g. -created_at,name",
-                        },
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                        {
-                            "name": "after",
-                            "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "cursor from next",
-                        },
-                        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "quick search"},
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "a page",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            "items": {"type": "array", "items": ref},
-                                            "next": {"type": "string", "nullable": True},
-                                        },
-                                    }
+        collection = {
+            "get": {
+                "summary": f"List {text(entity.plural_label, 'en')}",
+                "tags": [entity.name],
+                "parameters": [
+                    {
+                        "name": "filter",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "condition as JSON",
+                    },
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "e.g. -created_at,name",
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "cursor from next",
+                    },
+                    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "quick search"},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a page",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "items": {"type": "array", "items": ref},
+                                        "next": {"type": "string", "nullable": True},
+                                    },
                                 }
-                            },
+                            }
                         },
-                        **errors(400, 401, 404),
                     },
-                },
-                "post": {
-                    "summary": f"Create a {text(entity.label, 'en')}",
-                    "tags": [entity.name],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Input"}}},
-                    },
-                    "responses": {
-                        "201": {"description": "created", "content": {"application/json": {"schema": ref}}},
-                        **errors(400, 401, 409, 422),
-                    },
+                    **errors(400, 401, 404),
                 },
             },
-        )
+        }
+        if permissions.can(entity, "create"):
+            collection["post"] = {
+                "summary": f"Create a {text(entity.label, 'en')}",
+                "tags": [entity.name],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Input"}}},
+                },
+                "responses": {
+                    "201": {"description": "created", "content": {"application/json": {"schema": ref}}},
+                    **errors(400, 401, 403, 409, 422),
+                },
+            }
+        spec.path(path=base, operations=collection)
         id_param = [{"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
-        spec.path(
-            path=base + "/{record_id}",
-            operations={
-                "get": {"tags": [entity.name], "parameters": id_param, "responses": {**one, **errors(401, 404)}},
-                "patch": {
-                    "tags": [entity.name],
-                    "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Patch"}}},
-                    },
-                    "responses": {**one, **errors(400, 401, 404, 409, 422)},
+        single = {"get": {"tags": [entity.name], "parameters": id_param, "responses": {**one, **errors(401, 404)}}}
+        if permissions.can(entity, "update"):
+            single["patch"] = {
+                "tags": [entity.name],
+                "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}Patch"}}},
                 },
-                "delete": {
-                    "tags": [entity.name],
-                    "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
-                    "responses": {"204": {"description": "deleted"}, **errors(401, 404, 409)},
-                },
-            },
-        )
+                "responses": {**one, **errors(400, 401, 403, 404, 409, 422)},
+            }
+        if permissions.can(entity, "delete"):
+            single["delete"] = {
+                "tags": [entity.name],
+                "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "deleted"}, **errors(401, 403, 404, 409)},
+            }
+        spec.path(path=base + "/{record_id}", operations=single)
         spec.path(
             path=base + "/{record_id}/explain",
             operations={
@@ -239,4 +248,5 @@ def build_spec(snap) -> dict:
 @bp.get("/api/openapi.json")
 def openapi_document():
     snap = snapshot()
-    return jsonify(snap.cached(("openapi",), lambda: build_spec(snap)))
+    permissions = Permissions(snap, tuple(current_user.roles))
+    return jsonify(snap.cached(("openapi", permissions.roles), lambda: build_spec(snap, permissions)))

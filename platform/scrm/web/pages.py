@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user
 from markupsafe import escape
@@ -42,29 +42,37 @@ def navigation():
     snap = snapshot()
     current = request.view_args.get("entity") if request.view_args else None
     groups = snap.cached(("nav", current_locale()), lambda: navigation_groups(snap))
-    nav = [
-        NavGroup(label, [NavItem(i.label, i.url, i.icon, i.url.rsplit("/", 1)[-1] == current) for i in items])
-        for label, items in groups
-    ]
+    svc = service()
+    nav = []
+    for label, items in groups:
+        shown = [
+            NavItem(i.label, i.url, i.icon, name == current) for name, i in items if svc.permissions.can(name, "read")
+        ]
+        if shown:
+            nav.append(NavGroup(label, shown))
     return {"nav": nav, "can_design": can_design(current_user, snap)}
 
 
-def navigation_groups(snap) -> list[tuple[str, list[NavItem]]]:
-    """The sidebar from the entities' ``nav`` settings; built once per revision and locale."""
-    groups: dict[str, list[tuple[int, NavItem]]] = {}
+def navigation_groups(snap) -> list[tuple[str, list[tuple[str, NavItem]]]]:
+    """The sidebar from the entities' ``nav`` settings, as (entity, item) pairs; built once per
+    revision and locale (each request then keeps what the user may read)."""
+    groups: dict[str, list[tuple[int, tuple[str, NavItem]]]] = {}
     for entity in snap.entities.values():
         nav = entity.nav
         if nav.get("hidden"):
             continue
         group = text(nav.get("group")) or _("Data")
         item = NavItem(text(entity.plural_label), url_for("pages.list_records", entity=entity.name), entity.icon)
-        groups.setdefault(group, []).append((nav.get("order", 1000), item))
+        groups.setdefault(group, []).append((nav.get("order", 1000), (entity.name, item)))
     ordered = sorted(groups.items(), key=lambda kv: min(o for o, _i in kv[1]))
-    return [(label, [i for _o, i in sorted(items, key=lambda x: (x[0], x[1].label))]) for label, items in ordered]
+    return [(label, [i for _o, i in sorted(items, key=lambda x: (x[0], x[1][1].label))]) for label, items in ordered]
 
 
 def service() -> RecordService:
-    return RecordService.for_user(snapshot(), current_user)
+    """The record service as the signed-in user sees it, built once per request."""
+    if "record_service" not in g:
+        g.record_service = RecordService.for_user(snapshot(), current_user)
+    return g.record_service
 
 
 def entity_or_404(svc: RecordService, name: str) -> EntityDef:
@@ -80,9 +88,10 @@ def check_id(record_id: int) -> int:
 @bp.get("/")
 def home():
     snap = snapshot()
+    svc = service()
     cards = []
     for entity in sorted(snap.entities.values(), key=lambda e: (e.nav.get("order", 1000), e.name)):
-        if entity.nav.get("hidden"):
+        if entity.nav.get("hidden") or not svc.permissions.can(entity, "read"):
             continue
         cards.append(
             {
@@ -90,7 +99,9 @@ def home():
                 "icon": entity.icon,
                 "description": text(entity.doc.get("description")),
                 "url": url_for("pages.list_records", entity=entity.name),
-                "new_url": url_for("pages.create", entity=entity.name),
+                "new_url": url_for("pages.create", entity=entity.name)
+                if svc.permissions.can(entity, "create")
+                else None,
             }
         )
     return render("home", {"cards": cards, "user": current_user})
@@ -133,8 +144,14 @@ def detail(entity: str, record_id: int):
         version=record["version"],
         layout=layout,
         history=history(svc, definition, record_id),
-        edit_url=url_for("pages.edit", entity=entity, record_id=record_id),
-        delete_url=url_for("pages.delete", entity=entity, record_id=record_id),
+        edit_url=url_for("pages.edit", entity=entity, record_id=record_id)
+        if svc.permissions.can(entity, "update")
+        else None,
+        delete_url=(
+            url_for("pages.delete", entity=entity, record_id=record_id)
+            if svc.permissions.can(entity, "delete")
+            else None
+        ),
         list_url=url_for("pages.list_records", entity=entity),
         created=record["created_at"].strftime("%Y-%m-%d %H:%M"),
         updated=record["updated_at"].strftime("%Y-%m-%d %H:%M"),
@@ -206,6 +223,7 @@ def form_page(svc, definition, mode, record, raw=None, errors=None, summary=None
 def create(entity: str):
     svc = service()
     definition = entity_or_404(svc, entity)
+    svc.permissions.require(definition, "create")
     form = snapshot().form_for(definition)
     if request.method == "GET":
         initial = {**svc.defaults(definition)}
@@ -263,6 +281,7 @@ def summary_of(definition: EntityDef, errors: dict[str, list[str]]) -> list[str]
 def edit(entity: str, record_id: int):
     svc = service()
     definition = entity_or_404(svc, entity)
+    svc.permissions.require(definition, "update")
     form = snapshot().form_for(definition)
     record = svc.get(entity, check_id(record_id))
     if request.method == "GET":
@@ -343,6 +362,7 @@ def _placed(definition, form):
 def delete(entity: str, record_id: int):
     svc = service()
     definition = entity_or_404(svc, entity)
+    svc.permissions.require(definition, "delete")
     record = svc.get(entity, check_id(record_id))
     error = None
     if request.method == "POST":
