@@ -296,6 +296,60 @@ def user_token(ctx, username, label):
     click.echo(token)
 
 
+# -- audit -------------------------------------------------------------------------------
+@cli.group()
+def audit():
+    """Check and archive the audit log."""
+
+
+@audit.command("verify")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify an archive file instead of the database.")  # fmt: skip
+@click.pass_context
+def audit_verify(ctx, path):
+    """Walk the hash chain; name the first entry that does not fit (exit 1)."""
+    from .security import audit as log
+
+    if path is not None:
+        result = log.verify_file(path)
+    else:
+        with app_context(ctx.find_root()):
+            result = log.verify()
+    if not result.ok:
+        raise click.ClickException(
+            f"audit log broken at entry #{result.first_broken} ({result.entries:,} checked): {result.problem}"
+        )
+    click.echo(f"audit log intact: {result.entries:,} entries, last hash {result.last_hash}")
+
+
+@audit.command("archive")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Keep this many days in the database (default: the hot retention setting).",
+)
+@click.pass_context
+def audit_archive(ctx, path, days):
+    """Move entries older than the hot retention to PATH (JSON lines, verifiable with --file)."""
+    from datetime import UTC, datetime, timedelta
+
+    from flask import current_app
+
+    from .db import db, write_intent
+    from .security import audit as log
+
+    with app_context(ctx.find_root()), write_intent():
+        keep = days or current_app.config["SCRM_AUDIT_HOT_DAYS"]
+        try:
+            moved = log.archive(path, datetime.now(UTC) - timedelta(days=keep))
+        except (ValueError, FileExistsError) as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+    click.echo(f"archived {moved:,} entries older than {keep} days to {path}")
+
+
 # -- plugins -----------------------------------------------------------------------------
 @cli.group()
 def plugins():

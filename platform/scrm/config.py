@@ -8,6 +8,9 @@
 ``SCRM_TIMEZONE``          default ``Asia/Shanghai``
 ``SCRM_LOCALE``            default ``zh_CN``; ``en`` available
 ``SCRM_PLUGINS_DISABLED``  comma-separated plugin names to leave off
+``SCRM_AUDIT_HOT_DAYS``    audit entries kept in the database before ``scrm audit archive``
+                           moves them to a file; default 180 (the legal minimum for logs)
+``SCRM_REVEAL_MINUTES``    how long a reveal-with-reason shows a masked value; default 10
 =========================  =====================================================
 """
 
@@ -35,6 +38,12 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadRequest(f"SCRM_TIMEZONE={tz!r} is not a known time zone") from None
+    numbers = {}
+    for key, default, low, high in (("SCRM_AUDIT_HOT_DAYS", 180, 1, 36_500), ("SCRM_REVEAL_MINUTES", 10, 1, 240)):
+        raw = env.get(key) or str(default)
+        if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+            raise BadRequest(f"{key}={raw!r} must be a whole number from {low} to {high}")
+        numbers[key] = int(raw)
     locale = env.get("SCRM_LOCALE") or "zh_CN"
     if locale not in ("zh_CN", "en"):
         raise BadRequest(f"SCRM_LOCALE={locale!r} is not supported (zh_CN or en)")
@@ -45,6 +54,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         "SCRM_TIMEZONE": tz,
         "SCRM_LOCALE": locale,
         "SCRM_ENCRYPTION_KEY": env.get("SCRM_ENCRYPTION_KEY"),
+        **numbers,
         "SCRM_PLUGINS_DISABLED": {p.strip() for p in (env.get("SCRM_PLUGINS_DISABLED") or "").split(",") if p.strip()},
         "SECRET_KEY": env.get("SCRM_SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": url,

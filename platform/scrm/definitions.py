@@ -29,6 +29,7 @@ from .meta.documents import DefinitionSet, Document, definition_files, load_file
 from .meta.model import EntityDef
 from .meta.problems import Problem, has_errors
 from .meta.structure import KINDS
+from .security import audit
 
 
 @dataclass
@@ -230,9 +231,9 @@ class DefinitionService:
     def _publish(
         self, pending: list[tuple[Document, store.DefinitionVersion]], user_id: int | None, dry_run: bool = False
     ) -> PublishResult:
-        return one_transaction(lambda: self._publish_in_transaction(pending, dry_run), dry_run)
+        return one_transaction(lambda: self._publish_in_transaction(pending, dry_run, user_id), dry_run)
 
-    def _publish_in_transaction(self, pending, dry_run) -> PublishResult:
+    def _publish_in_transaction(self, pending, dry_run, user_id: int | None = None) -> PublishResult:
         published = self.published_set()
         candidate_set = published
         previous = self.previous_bodies()
@@ -277,10 +278,14 @@ class DefinitionService:
                     [Detail("$", step) for step in result.steps],
                     "migration_failed",
                 ) from None
+        actor = audit.Actor(user_id, None, (), audit.request_ip()) if user_id is not None else audit.SYSTEM
         for doc, row in pending:
             row.body = normalised.get(doc.kind, doc.name).body
             store.mark_published(row)
             result.published.append((doc.kind, doc.name, row.version))
+            # a role's publication changes what people may do: logged as a permission change
+            action = "permission_change" if doc.kind == "role" else "publish"
+            audit.append(action, actor, detail={"kind": doc.kind, "name": doc.name, "version": row.version})
         result.revision = store.bump_revision()
         return result
 

@@ -31,6 +31,7 @@ def ensure_system_schema() -> list[str]:
     from . import data as _data  # noqa: F401
     from .data import history as _history  # noqa: F401  (registers scrm_change)
     from .data.migrate import add_column
+    from .security import audit
 
     created: list[str] = []
     with write_intent():
@@ -46,6 +47,7 @@ def ensure_system_schema() -> list[str]:
             for column in table.columns:
                 if column.name not in existing:
                     add_column(conn, op, table.name, sa.Column(column.name, column.type, nullable=True))
+        audit.protect(conn)
         store.ensure_revision_row()
         db.session.commit()
     return created

@@ -20,8 +20,9 @@ from ..db import dialect_name, run
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from ..security import audit
 from ..security.masking import mask
-from ..security.permissions import Permissions
+from ..security.permissions import SENSITIVE_MASKS, Permissions
 from ..security.scopes import Principal, ScopeCompiler
 from .evaluation import PreparedCondition, computed_field, environment, prepared
 from .history import changes_of
@@ -64,6 +65,12 @@ class RecordReader:
         self.system = system  # feeds and imports may write read-only fields
         self.permissions = permissions or Permissions.everything(snapshot)
         self.principal = principal or Principal(user_id)
+
+    def actor(self) -> audit.Actor:
+        """Who the audit log names for what this reader and its service do."""
+        if self.permissions.system and self.user_id is None:
+            return audit.SYSTEM
+        return audit.Actor(self.user_id, self.principal.username, tuple(self.user.roles), audit.request_ip())
 
     # -- metadata -------------------------------------------------------------------------
     def entity(self, name: str) -> EntityDef:
@@ -210,13 +217,27 @@ class RecordReader:
         the titles of referenced records masked the way their own title field is."""
         if self.permissions.system or not records:
             return records
-        hidden, masked = [], []
+        hidden, masked, plain_sensitive = [], [], []
         for f in entity.active_fields:
             access = self.permissions.field(entity, f)
             if access.view == "hidden":
                 hidden.append(f.name)
             elif access.view == "masked":
                 masked.append(f)
+            elif f.get("mask") in SENSITIVE_MASKS:
+                plain_sensitive.append(f.name)
+        shown = [n for n in plain_sensitive if any(r.get(n) not in (None, "", []) for r in records)]
+        if shown:  # sensitive personal data leaves unmasked: who saw which, logged
+            ids = [r["id"] for r in records]
+            audit.later(
+                "view_sensitive",
+                self.actor(),
+                entity=entity.name,
+                record_id=ids[0] if len(ids) == 1 else None,
+                fields=shown,
+                row_count=len(ids),
+                detail={"ids": ids[:200]} if len(ids) > 1 else None,
+            )
         titles = {}
         for f in entity.active_fields:
             if f.type != "ref":

@@ -22,6 +22,7 @@ from ..errors import BadRequest, Conflict, Detail, Forbidden, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
+from ..security import audit
 from ..security.masking import mask
 from ..security.permissions import Permissions
 from ..security.scopes import principal
@@ -282,6 +283,7 @@ class RecordService(RecordReader):
             self._check_rules(entity, merged, set(merged), None)
             record_id = self._insert(entity, merged)
             self._require_in_scope(entity, record_id)
+            audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -308,6 +310,7 @@ class RecordService(RecordReader):
         """Insert many records in batches (imports, demo data): each row is validated field by field;
         uniqueness and references are left to the database's indexes and foreign keys."""
         entity = self.entity(entity_name)
+        self.permissions.require(entity, "import")
         et = self.tables(entity)
         stored = self.stored_fields(entity)
         multi = self.multi_fields(entity)
@@ -370,6 +373,7 @@ class RecordService(RecordReader):
                     ]
                 )
                 inserted += len(ids)
+            audit.append("import", self.actor(), entity=entity.name, row_count=inserted)
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -443,6 +447,7 @@ class RecordService(RecordReader):
             if changed:
                 self._write_update(entity, current, merged, changed, version)
                 self._require_in_scope(entity, record_id)
+                audit.append("update", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(changed))
             db.session.commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -526,6 +531,7 @@ class RecordService(RecordReader):
                     }
                 ]
             )
+            audit.append("delete", self.actor(), entity=entity.name, record_id=record_id)
             db.session.commit()
         except Exception:
             db.session.rollback()

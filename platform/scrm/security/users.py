@@ -17,6 +17,7 @@ from ..db import db
 from ..errors import BadRequest, Detail, NotFound
 from ..fields.sqltypes import UTCDateTime
 from ..i18n import _
+from . import audit
 
 hasher = PasswordHasher()
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,62}$")
@@ -112,6 +113,11 @@ def create_user(username: str, password: str, roles: list[str], display_name: st
     user = User(username=username, display_name=display_name, password_hash=hasher.hash(password), active=True)
     user.role_rows = [UserRole(role=r) for r in dict.fromkeys(roles)]
     db.session.add(user)
+    db.session.flush()
+    audit.append(
+        "permission_change", audit.SYSTEM, entity="user", record_id=user.id,
+        detail={"user": username, "roles": list(dict.fromkeys(roles)), "change": "created"},
+    )  # fmt: skip
     db.session.commit()
     return user
 
@@ -121,6 +127,7 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = hasher.hash(password)
     user.failed_logins = 0
     user.locked_until = None
+    audit.append("password_changed", audit.SYSTEM, entity="user", record_id=user.id, detail={"user": user.username})
     db.session.commit()
 
 
@@ -135,6 +142,9 @@ def verify_password(user: User, password: str) -> bool:
 def issue_token(user: User, label: str | None = None) -> str:
     token = "scrm_" + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user_id=user.id, digest=digest(token), label=label))
+    audit.append(
+        "token_issued", audit.SYSTEM, entity="user", record_id=user.id, detail={"user": user.username, "label": label}
+    )
     db.session.commit()
     return token
 

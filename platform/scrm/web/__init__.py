@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from ..db import SAFE_METHODS
 from ..errors import BadRequest, Detail
 from ..i18n import _
+from ..security import audit
 from ..security.auth import token_authenticated
 
 csrf = CSRFProtect()
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_nul_bytes)
     app.before_request(protect_from_csrf)
     app.after_request(security_headers)
+    app.after_request(write_audit)
     for module in (auth_views, pages, api, api_definitions, openapi, health):
         app.register_blueprint(module.bp)
     csrf.exempt(api.issue_token)
@@ -64,6 +66,12 @@ def protect_from_csrf() -> None:
     if token_authenticated():
         return
     csrf.protect()
+
+
+def write_audit(response):
+    """Sensitive reads the request made are logged once it has its answer."""
+    audit.flush_pending()
+    return response
 
 
 def security_headers(response):

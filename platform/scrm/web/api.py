@@ -14,6 +14,7 @@ from ..i18n import _
 from ..runtime import snapshot
 from ..security.auth import authenticate
 from ..security.users import issue_token as new_token
+from .auth_views import log_login
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_ID = 2**63 - 1
@@ -115,6 +116,7 @@ def with_etag(response: Response, record: dict) -> Response:
 def issue_token():
     body = json_body()
     user = authenticate(body.get("username"), body.get("password"))
+    log_login(str(body.get("username") or ""), user, "api_login")
     if user is None:
         raise Unauthorized(_("Wrong user name or password."), "invalid_credentials")
     return jsonify({"token": new_token(user, "api")}), 201

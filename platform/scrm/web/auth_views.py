@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from ..db import db, writing
 from ..i18n import SUPPORTED, _
+from ..security import audit
 from ..security.auth import authenticate
 
 bp = Blueprint("auth", __name__)
@@ -31,6 +33,7 @@ def login():
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()
         user = authenticate(username, request.form.get("password") or "")
+        log_login(username, user)
         if user is not None:
             login_user(user, remember=bool(request.form.get("remember")))
             return redirect(safe_next(request.form.get("next")))
@@ -40,8 +43,27 @@ def login():
     )
 
 
+def log_login(username: str, user, action: str = "login") -> None:
+    """Every login attempt, kept or refused, goes to the audit log (the name typed is kept for
+    refused ones: repeated failures on one name are what an investigation looks for)."""
+    with writing():
+        if user is None:
+            actor = audit.Actor(None, username[:63] or None, (), audit.request_ip())
+            audit.append(action, actor, result="denied")
+        else:
+            audit.append(action, audit.Actor(user.id, user.username, tuple(user.roles), audit.request_ip()))
+        db.session.commit()
+
+
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        with writing():
+            audit.append(
+                "logout",
+                audit.Actor(current_user.id, current_user.username, tuple(current_user.roles), audit.request_ip()),
+            )
+            db.session.commit()
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
