@@ -20,7 +20,7 @@ from support import BACKENDS, DEMO_CUSTOMERS, DEMO_TODAY, PG_URL, login, make_ap
 from support import pg_server as _pg_server
 from support import pg_url as _pg_url
 
-ADMIN_PASSWORD = "admin-pass-123"
+ADMIN_PASSWORD = "Secret-pass-123"
 AM_PASSWORD = "am-pass-1234"
 
 

@@ -14,6 +14,8 @@ from scrm.app import create_app
 from scrm.config import REPO_ROOT
 
 PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
+# one field-encryption key for every app and CLI run of the suite (they share template databases)
+os.environ.setdefault("SCRM_ENCRYPTION_KEY", "test1:" + "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcyEhISE=")
 DEMO_TODAY = date(2026, 11, 20)  # the demo fixture's "today" and size
 DEMO_CUSTOMERS = 60
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -15,7 +15,7 @@ BODY = {
 
 
 def test_token_from_username_and_password(anon):
-    r = anon.post("/api/v1/auth/token", json={"username": "admin", "password": "admin-pass-123"})
+    r = anon.post("/api/v1/auth/token", json={"username": "admin", "password": "Secret-pass-123"})
     assert r.status_code == 201
     token = r.json["token"]
     assert anon.get("/api/v1/records/customer", headers={"Authorization": f"Bearer {token}"}).status_code == 200

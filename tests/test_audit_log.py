@@ -56,7 +56,7 @@ def busy(app, seed):
     """A log with logins, record changes and sensitive views in it."""
     client = app.test_client()
     client.post("/login", data={"username": "admin", "password": "wrong-password"})
-    client.post("/login", data={"username": "admin", "password": "admin-pass-123"})
+    client.post("/login", data={"username": "admin", "password": "Secret-pass-123"})
     customer = seed["c1"]
     client.get(f"/e/customer/{customer}")
     client.patch(f"/api/v1/records/customer/{customer}", json={"occupation": "other", "_version": 1})

@@ -45,7 +45,7 @@ def test_init_is_idempotent(run):
 def test_init_on_an_empty_database(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRM_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
     monkeypatch.setenv("SCRM_SECRET_KEY", "x")
-    monkeypatch.setenv("SCRM_ADMIN_PASSWORD", "fresh-admin-1")
+    monkeypatch.setenv("SCRM_ADMIN_PASSWORD", "fresh-Secret-1")
     result = CliRunner().invoke(cli, ["init", "--demo", "--customers", "30"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "created: entity/account" in result.output and "30 customers" in result.output
@@ -53,12 +53,12 @@ def test_init_on_an_empty_database(tmp_path, monkeypatch):
 
 
 def test_user_create_token_and_passwd(run, app):
-    assert run("user", "create", "zhangsan", "--role", "account_manager", "--password", "secret-pass").exit_code == 0
+    assert run("user", "create", "zhangsan", "--role", "account_manager", "--password", "secret-pass-1").exit_code == 0
     token = run("user", "token", "zhangsan").output.strip()
     assert token.startswith("scrm_")
     r = app.test_client().get("/api/v1/records/customer", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
-    assert run("user", "passwd", "zhangsan", "--password", "another-pass").exit_code == 0
+    assert run("user", "passwd", "zhangsan", "--password", "another-pass-2").exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,13 @@ def test_login_flow(anon):
     assert page.status_code == 200 and 'name="password"' in text(page)
     bad = anon.post("/login", data={"username": "admin", "password": "nope"})
     assert bad.status_code == 401 and "alert-danger" in text(bad)
-    ok = anon.post("/login", data={"username": "admin", "password": "admin-pass-123", "next": "/e/customer"})
+    ok = anon.post("/login", data={"username": "admin", "password": "Secret-pass-123", "next": "/e/customer"})
     assert ok.status_code == 302 and ok.headers["Location"] == "/e/customer"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
 def test_login_never_redirects_elsewhere(anon, target):
-    r = anon.post("/login", data={"username": "admin", "password": "admin-pass-123", "next": target})
+    r = anon.post("/login", data={"username": "admin", "password": "Secret-pass-123", "next": target})
     assert r.headers["Location"] == "/"
 
 

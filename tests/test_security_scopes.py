@@ -386,3 +386,54 @@ def test_only_administrators_change_roles(demo, username, code):
     body = {**role["published"]["body"]} if "published" in role else role
     r = client.put("/api/v1/definitions/role/account_manager", json=body)
     assert r.status_code == 403 and r.get_json()["error"]["code"] == code
+
+
+def test_reveal_with_a_reason_shows_the_value_for_a_while_and_is_logged(demo):
+    app, _ = demo
+    from scrm.db import db
+    from scrm.security.audit import AuditEntry
+
+    cid = own_customer(app)
+    real = dict(table_rows(app, "customer", "id", "id_number"))[cid]
+    am = as_user(app, "am_demo")
+    r = am.post(f"/api/v1/records/customer/{cid}/reveal", json={"fields": ["id_number"], "reason": ""})
+    assert r.status_code == 422 and r.get_json()["error"]["details"][0]["path"] == "reason"
+    r = am.post(f"/api/v1/records/customer/{cid}/reveal", json={"fields": ["id_number"], "reason": "客户来电核实身份"})
+    assert r.status_code == 200 and r.get_json()["values"]["id_number"] == real
+    assert am.get(f"/api/v1/records/customer/{cid}").get_json()["id_number"] == real  # for the next minutes
+    assert as_user(app, "lead_demo").get(f"/api/v1/records/customer/{cid}").get_json()["id_number"] != real
+    with app.app_context():
+        entry = db.session.execute(
+            sa.select(AuditEntry).where(AuditEntry.action == "reveal", AuditEntry.record_id == cid)
+        ).scalar_one()
+        assert (entry.username, entry.fields, entry.reason) == ("am_demo", "id_number", "客户来电核实身份")
+        db.session.remove()
+
+
+@pytest.mark.parametrize(("username", "status"), [("agent_demo", 403), ("hq_demo", 403)])
+def test_roles_that_only_see_masked_values_cannot_reveal(demo, username, status):
+    app, _ = demo
+    cid = own_customer(app)
+    r = as_user(app, username).post(
+        f"/api/v1/records/customer/{cid}/reveal", json={"fields": ["id_number"], "reason": "想看一下完整号码"}
+    )
+    assert r.status_code == status
+
+
+def test_reveal_outside_the_scope_is_not_found(demo):
+    app, _ = demo
+    cid, _name, _no = outsider(app, "am_demo")
+    r = as_user(app, "am_demo").post(f"/api/v1/records/customer/{cid}/reveal", json={"reason": "核实客户身份信息"})
+    assert r.status_code == 404
+
+
+def test_reveal_from_the_page(demo):
+    app, _ = demo
+    cid = own_customer(app)
+    client = as_user(app, "branch_demo")
+    page = client.get(f"/e/customer/{cid}").get_data(as_text=True)
+    assert f"/e/customer/{cid}/reveal" in page
+    r = client.post(f"/e/customer/{cid}/reveal", data={"reason": "办理业务核对证件"})
+    assert r.status_code == 303
+    real = dict(table_rows(app, "customer", "id", "id_number"))[cid]
+    assert real in client.get(f"/e/customer/{cid}").get_data(as_text=True)

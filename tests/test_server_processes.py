@@ -78,7 +78,7 @@ def browser_login(server: Server):
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(server.base + "/login").read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"csrf_token": token, "username": "admin", "password": "admin-pass-123"}).encode()
+    data = urllib.parse.urlencode({"csrf_token": token, "username": "admin", "password": "Secret-pass-123"}).encode()
     opener.open(server.base + "/login", data=data)
     return opener
 

@@ -13,6 +13,7 @@ from .plugins.manager import Plugins
 from .registry import Registry
 from .runtime import Runtime
 from .security import auth
+from .security.crypto import Keyring, instance_key
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -21,6 +22,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(config["SCRM_INSTANCE"])
+    if not app.config.get("SCRM_ENCRYPTION_KEY"):
+        app.config["SCRM_ENCRYPTION_KEY"] = instance_key(config["SCRM_INSTANCE"])
+    Keyring(app.config["SCRM_ENCRYPTION_KEY"])  # a key that cannot be used stops the start, with its reason
     home = config["SCRM_HOME"]
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(str(home / "templates")), FileSystemLoader(str(REPO_ROOT / "templates"))]

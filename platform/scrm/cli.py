@@ -241,19 +241,18 @@ def user():
 @click.pass_context
 def user_create(ctx, username, roles, password, display_name):
     """Create a user with one or more roles."""
-    import secrets
 
     from .db import write_intent
     from .installation import ensure_system_schema
     from .runtime import snapshot
-    from .security.users import create_user
+    from .security.users import create_user, generate_password
 
     shown = None
     if password is None:
         if sys.stdin.isatty():
             password = click.prompt("password", hide_input=True, confirmation_prompt=True)
         else:
-            password = shown = secrets.token_urlsafe(12)
+            password = shown = generate_password()
     with app_context(ctx.find_root()), write_intent():
         ensure_system_schema()
         known = set(snapshot().documents_of("role"))
@@ -285,15 +284,29 @@ def user_passwd(ctx, username, password):
 @user.command("token")
 @click.argument("username")
 @click.option("--label", default="cli", show_default=True)
+@click.option("--days", type=click.IntRange(0, 3650), default=90, show_default=True, help="Validity; 0: no expiry.")
 @click.pass_context
-def user_token(ctx, username, label):
+def user_token(ctx, username, label, days):
     """Issue a new API token for a user (printed once)."""
     from .db import write_intent
     from .security.users import issue_token, require_user
 
     with app_context(ctx.find_root()), write_intent():
-        token = issue_token(require_user(username), label)
+        token = issue_token(require_user(username), label, days or None)
     click.echo(token)
+
+
+@user.command("revoke")
+@click.argument("username")
+@click.pass_context
+def user_revoke(ctx, username):
+    """Revoke every API token of a user (a departing employee, a leaked token)."""
+    from .db import write_intent
+    from .security.users import require_user, revoke_tokens
+
+    with app_context(ctx.find_root()), write_intent():
+        count = revoke_tokens(require_user(username))
+    click.echo(f"revoked {count} token(s) of {username}")
 
 
 # -- audit -------------------------------------------------------------------------------
@@ -348,6 +361,42 @@ def audit_archive(ctx, path, days):
             raise click.ClickException(str(exc)) from None
         db.session.commit()
     click.echo(f"archived {moved:,} entries older than {keep} days to {path}")
+
+
+# -- keys --------------------------------------------------------------------------------
+@cli.group()
+def keys():
+    """Field-encryption keys."""
+
+
+@keys.command("generate")
+@click.option("--id", "key_id", default="k1", show_default=True, help="Letters and digits naming the key.")
+def keys_generate(key_id):
+    """Print a new key for SCRM_ENCRYPTION_KEY (put it first, keep the old ones after it to rotate)."""
+    from .security.crypto import new_key_setting
+
+    if not key_id.isalnum() or len(key_id) > 16:
+        raise click.UsageError("the key id is letters and digits, at most 16")
+    click.echo(new_key_setting(key_id))
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx):
+    """Re-encrypt every encrypted value (and its history) with the first key of SCRM_ENCRYPTION_KEY
+    and recompute the blind indexes; values stored before encryption was on are encrypted too."""
+    from .data.rekey import rotate
+    from .db import write_intent
+    from .runtime import snapshot
+    from .security.crypto import keyring
+
+    with app_context(ctx.find_root()), write_intent():
+        ring = keyring()
+        report = rotate(snapshot(), ring)
+    for name, count in sorted(report.values.items()):
+        click.echo(f"  {name}: {count:,}")
+    click.echo(f"re-encrypted {sum(report.values.values()):,} values and {report.history:,} history entries "
+               f"with key {ring.current.id}")  # fmt: skip
 
 
 # -- plugins -----------------------------------------------------------------------------

@@ -84,14 +84,20 @@ def database_url(url: str, home: Path) -> str:
 
 def secret_key(instance: Path) -> str:
     """A stable secret shared by every worker of one installation, created on first use."""
-    path = instance / "secret_key"
+    return instance_secret(instance, "secret_key", lambda: secrets.token_hex(32))
+
+
+def instance_secret(instance: Path, name: str, make) -> str:
+    """A value generated once into ``instance/name`` (readable by the owner only) and read back
+    by every later start and every worker."""
+    path = instance / name
     if path.exists():
         return path.read_text().strip()
     instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
+    value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, key.encode())
+        os.write(fd, value.encode())
     finally:
         os.close(fd)
-    return key
+    return value

@@ -391,7 +391,7 @@ class DefinitionService:
                     grouped.setdefault(rid, []).append(value)
                 values = [{"record_id": rid, "value": v, "purged_at": moment} for rid, v in grouped.items()]
             else:
-                col = sa.column(f.column, ftype.column_type(f))
+                col = sa.column(f.column, ftype.storage_type(f))
                 rows = conn.execute(sa.select(et.main.c.id, col).select_from(et.main).where(col.is_not(None))).all()
                 values = [
                     {"record_id": rid, "value": ftype.to_json(ftype.from_db(v, f), f), "purged_at": moment}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ from .db import db, write_intent
 from .definitions import SyncReport
 from .meta import store
 from .runtime import runtime
-from .security.users import ADMIN_ROLE, User, create_user
+from .security.users import ADMIN_ROLE, User, create_user, generate_password
 
 
 @dataclass
@@ -60,7 +59,7 @@ def initialise(*, force_sync: bool = False) -> InitReport:
     with write_intent():
         report.sync = runtime().definitions.sync(force=force_sync)
         if db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0:
-            password = os.environ.get("SCRM_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            password = os.environ.get("SCRM_ADMIN_PASSWORD") or generate_password()
             create_user("admin", password, [ADMIN_ROLE], display_name="Administrator")
             report.admin_created = True
             report.admin_password = None if os.environ.get("SCRM_ADMIN_PASSWORD") else password

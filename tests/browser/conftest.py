@@ -55,7 +55,7 @@ def live_server(app, seed):
     thread.join(5)
 
 
-def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", password="admin-pass-123"):
+def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", password="Secret-pass-123"):
     context = browser.new_context(
         java_script_enabled=javascript,
         viewport={"width": 390, "height": 844} if mobile else {"width": 1366, "height": 900},

@@ -55,6 +55,7 @@ class Environment:
     # SQL delegation of aggregates on saved records: (agg, record values, env) -> value
     aggregate: Callable[[Any, Mapping[str, Any], Environment], Any] | None = None
     cache: dict = field(default_factory=dict)  # relative times resolved once per evaluation
+    blind: Callable[[str], str] | None = None  # keyed blind index of encrypted fields' values (SQL)
 
     @classmethod
     def at(cls, now: datetime | None = None, tz: str = DEFAULT_TZ, **kwargs) -> Environment:

@@ -21,6 +21,10 @@ CODES: dict[str, str] = {
     "E-COND-011": N_("{rel!r} is not a has-many relation of {entity!r}."),
     "E-COND-012": N_("The aggregate {agg!r} {needs}."),
     "E-COND-013": N_("The condition is malformed: {detail}."),
+    "E-COND-015": N_(
+        "The field {field!r} is encrypted: it can only be compared for equality with fixed values, or tested for "
+        "emptiness."
+    ),
     "W-COND-014": N_(
         "The window over {rel!r} has no start and {entity!r} is a large table: every evaluation reads its whole "
         "history. Add a from, e.g. now-30d."

@@ -47,6 +47,12 @@ from .reltime import RelTimeError, amount
 __all__ = ["CONTEXTS", "Preparer", "Scope", "Source", "computed_digits", "measure"]
 
 
+SEALED_OPS = frozenset(
+    {"eq", "ne", "in", "not_in", "is_null", "is_not_null", "is_empty", "is_not_empty", "changed", "changed_to",
+     "changed_from"}
+)  # fmt: skip
+
+
 class Preparer(OperandPreparer):
     def __init__(
         self,
@@ -198,6 +204,7 @@ class Preparer(OperandPreparer):
         else:
             left = self._operand(node["expr"], scope, f"{path}.expr")
         self._check_operator(op, left, path)
+        self._check_sealed(op, left, node.get("value"), scope, path)
         if op in NO_VALUE:
             if "value" in node:
                 raise ConditionError("E-COND-013", f"{path}.value", detail=_("this operator takes no value"))
@@ -213,6 +220,28 @@ class Preparer(OperandPreparer):
             raw = [raw] if not isinstance(raw, list) else raw
         leaf = self._positive(base, left, raw, scope, path, vpath, ci, op)
         return ir.Not(path, leaf) if op in NEGATIVE else leaf
+
+    def _check_sealed(self, op: str, left: ir.Operand, raw: Any, scope: Scope, path: str) -> None:
+        """Encrypted fields are compared through their blind index: equality with fixed values and
+        emptiness only; inside expressions, aggregates or on the right they mean nothing in SQL."""
+        plain = isinstance(left, ir.Field) and left.computed is None
+        if plain and left.last.encrypted:
+            if (
+                op not in SEALED_OPS
+                or isinstance(raw, dict)
+                or (isinstance(raw, list) and any(isinstance(v, dict) for v in raw))
+            ):
+                raise ConditionError("E-COND-015", f"{path}.op", field=left.last.name)
+            return
+        used = ir.deps(left).fields
+        if isinstance(raw, dict) and op not in ("in_period", "within_last", "within_next"):
+            used |= ir.deps(self._operand(raw, scope, f"{path}.value")).fields
+        for dotted in sorted(used):
+            owner, _dot, name = dotted.partition(".")
+            entity = self.lookup(owner)
+            f = entity.field(name) if entity is not None else None
+            if f is not None and f.encrypted:
+                raise ConditionError("E-COND-015", path, field=name)
 
     def _check_operator(self, op: str, left: ir.Operand, path: str) -> None:
         plain = isinstance(left, ir.Field) and left.computed is None

@@ -34,6 +34,7 @@ from .python import PythonCompiler, Row, _Pruned
 from .sqlvalues import (
     Known,
     Num,
+    SealedVal,
     SetVal,
     Val,
     add,
@@ -128,6 +129,9 @@ class SqlCompiler:
     def leaf(self, n: ir.Cmp, a, args) -> tuple[Any, Any]:
         """(the positive test, an expression true where SQL would find the test UNKNOWN)."""
         op = n.op
+        if isinstance(a, SealedVal):  # equality on the blind index (the preparer allows no more)
+            args = tuple(_blinded(x, a.blind) for x in args)
+            a = Val(a.expr, a.kind, a.nullable)
         match op:
             case "is_null":
                 if isinstance(a, SetVal):
@@ -265,6 +269,10 @@ class SqlCompiler:
         if o.kind == "set":
             return SetVal(self.tables[o.owner.name].links[last.id], table.c.id)
         nullable = len(o.steps) > 1 or table.c[last.column].nullable
+        if last.encrypted and last.index_column in table.c:
+            if self.env.blind is None:
+                raise ValueError("encrypted fields are compared through a blind index: the environment has no key")
+            return SealedVal(table.c[last.index_column], "string", True, self.env.blind)
         return self.column(table, last, o.kind, nullable)
 
     # -- functions ------------------------------------------------------------------------------
@@ -443,6 +451,14 @@ class SqlCompiler:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _blinded(known, blind):
+    if not isinstance(known, Known) or known.value is None:
+        return known
+    if isinstance(known.value, list | tuple | set | frozenset):
+        return Known(type(known.value)(blind(str(v)) for v in known.value if v is not None), known.kind)
+    return Known(blind(str(known.value)), known.kind)
+
+
 def _cost(n: ir.Node) -> int:
     """A rough price of evaluating a node per row: aggregates and paths cost, columns do not."""
     total = 0

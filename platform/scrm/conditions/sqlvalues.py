@@ -50,6 +50,13 @@ class Val:
 
 
 @dataclass(frozen=True)
+class SealedVal(Val):
+    """An encrypted field: ``expr`` is its blind index; known values are blinded to compare."""
+
+    blind: Any = None
+
+
+@dataclass(frozen=True)
 class SetVal:
     link: sa.Table
     owner: Any  # the owning row's id

@@ -26,6 +26,7 @@ from ..conditions.sql import aggregate_value
 from ..conditions.values import as_decimal, number, round_half_away
 from ..db import dialect_name, run
 from ..meta.model import EntityDef, FieldDef
+from ..security.crypto import keyring
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +122,7 @@ def environment(
         old=old,
         data=RecordSource(snapshot),
         aggregate=aggregate,
+        blind=keyring().blind if has_app_context() else None,
     )
 
 

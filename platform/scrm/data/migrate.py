@@ -222,7 +222,7 @@ class Planner:
                 plan.refusals.append(self._offending(f, bad, total, examples))
                 return
         if storage_changes or before.type != f.type:
-            same_kind = before.type == f.type and type(old_type.column_type(before)) is sa.String
+            same_kind = before.type == f.type and type(old_type.storage_type(before)) is sa.String
             if same_kind:
                 plan.steps.append(
                     Step(
@@ -284,8 +284,8 @@ class Planner:
             plan.refusals.append(self._offending(f, bad, total, examples))
 
     def _storage_differs(self, before: FieldDef, f: FieldDef) -> bool:
-        a = self.field_types[before.type].column_type(before)
-        b = self.field_types[f.type].column_type(f)
+        a = self.field_types[before.type].storage_type(before)
+        b = self.field_types[f.type].storage_type(f)
         if type(a) is not type(b):
             return True
         if isinstance(a, ExactDecimal):  # a scaled integer on SQLite: a new scale means new stored numbers
@@ -312,7 +312,7 @@ class Planner:
         under the new definition."""
         old_type, new_type = self.field_types[before.type], self.field_types[f.type]
         # read with the old column type: the table object already carries the new one
-        raw = sa.column(column.name, old_type.column_type(before))
+        raw = sa.column(column.name, old_type.storage_type(before))
         q = sa.select(table.c.id, raw).select_from(table).where(raw.is_not(None)).order_by(table.c.id)
         bad, total, examples = 0, 0, []
         for record_id, value in self.conn.execute(q.execution_options(yield_per=BATCH)):
@@ -340,10 +340,10 @@ class Planner:
         """Add a column of the new type, copy every converted value, swap it for the old one."""
         old_type, new_type = self.field_types[before.type], self.field_types[f.type]
         tmp_name = f"{f.column}__new"
-        new_col = sa.Column(tmp_name, new_type.column_type(f), nullable=True)
+        new_col = sa.Column(tmp_name, new_type.storage_type(f), nullable=True)
         add_column(conn, op, table.name, new_col)
-        raw = sa.column(f.column, old_type.column_type(before))
-        tmp = sa.table(table.name, sa.column("id"), sa.column(tmp_name, new_type.column_type(f)))
+        raw = sa.column(f.column, old_type.storage_type(before))
+        tmp = sa.table(table.name, sa.column("id"), sa.column(tmp_name, new_type.storage_type(f)))
         rows = conn.execute(sa.select(table.c.id, raw).select_from(table).where(raw.is_not(None))).all()
         updates = []
         for record_id, value in rows:

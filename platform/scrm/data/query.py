@@ -53,7 +53,14 @@ def parse_sort(
         f = entity.field(name) if name not in SYSTEM_SORTABLE else system_field(entity, name)
         ftype = field_types.get(f.type) if f else None
         virtual = f is not None and f.computed and not f.get("stored")
-        if f is None or ftype is None or not ftype.sortable or ftype.multi or (virtual and f.name not in computed):
+        if (
+            f is None
+            or ftype is None
+            or not ftype.sortable
+            or ftype.multi
+            or f.encrypted
+            or (virtual and f.name not in computed)
+        ):
             raise BadRequest(
                 _("Cannot sort by {field!r}.").format(field=name),
                 [

@@ -21,6 +21,7 @@ from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
 from ..security import audit
+from ..security.crypto import context_of, keyring
 from ..security.masking import mask
 from ..security.permissions import SENSITIVE_MASKS, Permissions
 from ..security.scopes import Principal, ScopeCompiler
@@ -28,7 +29,7 @@ from .evaluation import PreparedCondition, computed_field, environment, prepared
 from .history import changes_of
 from .query import after as after_clause
 from .query import decode_cursor, encode_cursor, order_by, parse_sort
-from .tables import EntityTables
+from .tables import EntityTables, equality_column
 
 MAX_LIMIT = 200
 TITLE_PREFIX = "_title__"
@@ -238,6 +239,7 @@ class RecordReader:
                 row_count=len(ids),
                 detail={"ids": ids[:200]} if len(ids) > 1 else None,
             )
+        revealed = audit.active_reveals(self.user_id, entity.name, [r["id"] for r in records]) if masked else {}
         titles = {}
         for f in entity.active_fields:
             if f.type != "ref":
@@ -253,8 +255,9 @@ class RecordReader:
         for r in records:
             for name in hidden:
                 r.pop(name, None)
+            shown_plain = revealed.get(r["id"], ())
             for f in masked:
-                if f.name in r:
+                if f.name in r and f.name not in shown_plain:
                     r[f.name] = mask(f.get("mask"), r[f.name])
             shown = r.get("_titles")
             if shown:
@@ -287,7 +290,9 @@ class RecordReader:
             if f.column not in et.main.c:
                 continue
             view = self.permissions.field(entity, f).view
-            if view == "plain":
+            if f.encrypted and view != "hidden":  # sealed: the whole value, through its blind index
+                parts.append(equality_column(et.main, f) == keyring().blind(q[:100]))
+            elif view == "plain":
                 parts.append(text_match(et.main.c[f.column], "contains", q[:100], True))
             elif view == "masked":
                 parts.append(et.main.c[f.column] == q[:100])
@@ -455,6 +460,9 @@ class RecordReader:
         for c in changes_of(entity.name, record_id):
             f = entity.by_id.get(c.field_id) if c.field_id else None
             old, new = c.old_value, c.new_value
+            if f is not None and f.encrypted:
+                context = context_of(entity.name, f.id)
+                old, new = (keyring().open(v, context) if isinstance(v, str) else v for v in (old, new))
             if f is not None and not self.permissions.system:
                 view = self.permissions.field(entity, f).view
                 if view == "hidden":

@@ -9,7 +9,7 @@ record), soft delete and change history. Every public write is one transaction.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -18,18 +18,19 @@ from sqlalchemy.exc import IntegrityError
 
 from ..conditions import ConditionError, UserContext
 from ..db import db, run, writing
-from ..errors import BadRequest, Conflict, Detail, Forbidden, ValidationFailed
+from ..errors import BadRequest, Conflict, Detail, Forbidden, NotFound, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
 from ..security import audit
+from ..security.crypto import context_of, keyring
 from ..security.masking import mask
 from ..security.permissions import Permissions
 from ..security.scopes import principal
 from .evaluation import prepared, stored_value
 from .history import record_changes
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
-from .tables import EntityTables
+from .tables import EntityTables, equality_column
 from .validation import schema_for
 
 __all__ = ["MAX_LIMIT", "TITLE_PREFIX", "Page", "RecordService", "lock_version"]
@@ -138,7 +139,7 @@ class RecordService(RecordReader):
             if f.name not in changed or value is None:
                 continue
             if f.unique:
-                other = self._find_duplicate(et, {f.column: value}, record_id)
+                other = self._find_duplicate(et, [(f, value)], record_id)
                 if other:
                     details.append(Detail(f.name, _("Already used by record #{id}.").format(id=other)))
             if f.type == "ref" and not self._exists(f.target, value):  # within the user's scope
@@ -153,9 +154,9 @@ class RecordService(RecordReader):
         for c in entity.doc.get("constraints", []):
             if c["type"] == "unique" and "where" not in c and changed & set(c["fields"]):
                 fields = [entity.field(n) for n in c["fields"]]
-                values = {f.column: merged.get(f.name) for f in fields if f}
-                if None not in values.values():
-                    other = self._find_duplicate(et, values, record_id)
+                pairs = [(f, merged.get(f.name)) for f in fields if f]
+                if all(v is not None for _f, v in pairs):
+                    other = self._find_duplicate(et, pairs, record_id)
                     if other:
                         message = text(c.get("message")) or _(
                             "This combination is already used by record #{id}."
@@ -171,6 +172,7 @@ class RecordService(RecordReader):
                 holds = not applies or self._holds(entity, c, "assert", merged, env)
                 if not holds:
                     details.append(Detail(c.get("field") or "$", text(c.get("message")) or c["name"]))
+        details += self._plugin_problems(entity, merged, current)
         if details:
             raise ValidationFailed(_("Please correct the marked fields."), details)
 
@@ -196,8 +198,10 @@ class RecordService(RecordReader):
             return None
         # empty values count as equal here: "one live consent per purpose and recipient" means
         # one without a recipient too
-        values = {f.column: merged.get(f.name) for f in fields}
-        same = [et.main.c[col].is_(None) if v is None else et.main.c[col] == v for col, v in values.items()]
+        same = [
+            et.main.c[f.column].is_(None) if merged.get(f.name) is None else equals(et, f, merged.get(f.name))
+            for f in fields
+        ]
         q = sa.select(et.main.c.id).where(et.main.c.deleted_at.is_(None), *same)
         if record_id is not None:
             q = q.where(et.main.c.id != record_id)
@@ -217,10 +221,8 @@ class RecordService(RecordReader):
             return True  # checked when the definition was published; never block a save on it here
         return check.predicate(record, env)
 
-    def _find_duplicate(self, et: EntityTables, values: dict, record_id: int | None) -> int | None:
-        q = sa.select(et.main.c.id).where(
-            et.main.c.deleted_at.is_(None), *[et.main.c[col] == v for col, v in values.items()]
-        )
+    def _find_duplicate(self, et: EntityTables, pairs: list[tuple[FieldDef, Any]], record_id: int | None) -> int | None:
+        q = sa.select(et.main.c.id).where(et.main.c.deleted_at.is_(None), *[equals(et, f, v) for f, v in pairs])
         if record_id is not None:
             q = q.where(et.main.c.id != record_id)
         return run(q.limit(1)).scalar_one_or_none()
@@ -254,7 +256,10 @@ class RecordService(RecordReader):
         try:
             cleaned = self.validate(entity, data, partial=current is not None, current=current)
             merged = {**(current or {**self.defaults(entity)}), **cleaned}
-            changed = {k for k, v in cleaned.items() if current is None or current.get(k) != v}
+            self._derive(entity, merged, current)
+            changed = {
+                k for k in merged if entity.field(k) is not None and (current is None or current.get(k) != merged[k])
+            }
             self._compute_stored(entity, merged, changed)
             self._check_rules(entity, merged, changed, record_id, current)
         except ValidationFailed as exc:
@@ -279,6 +284,7 @@ class RecordService(RecordReader):
             for f in self.multi_fields(entity):
                 merged.setdefault(f.name, [])
             self._claim(entity, merged)
+            self._derive(entity, merged, None)
             self._compute_stored(entity, merged)
             self._check_rules(entity, merged, set(merged), None)
             record_id = self._insert(entity, merged)
@@ -292,6 +298,99 @@ class RecordService(RecordReader):
             db.session.rollback()
             raise
         return self.get(entity_name, record_id)
+
+    @write_operation
+    def reveal(self, entity_name: str, record_id: int, fields: Any, reason: Any, minutes: int) -> dict:
+        """Show masked values in full for ``minutes``: only fields the user's roles may reveal,
+        only with a reason; the grant and the reason go to the audit log."""
+        entity = self.entity(entity_name)
+        record = self.load(entity_name, record_id)
+        if not isinstance(reason, str) or len(reason.strip()) < 4:
+            raise ValidationFailed(
+                _("Say why you need to see the full value."),
+                [Detail("reason", _("Give a reason (at least 4 characters)."))],
+            )
+        names = fields if isinstance(fields, list) and fields else None
+        revealable = [
+            f for f in entity.active_fields
+            if self.permissions.field(entity, f).view == "masked" and self.permissions.field(entity, f).reveal
+        ]  # fmt: skip
+        if names is not None:
+            unknown = [n for n in names if not isinstance(n, str) or entity.field(n) is None]
+            if unknown:
+                raise ValidationFailed(_("Unknown fields."), [Detail("fields", str(unknown[0]))])
+            refused = [entity.field(n) for n in names if entity.field(n) not in revealable]
+            if refused:
+                raise Forbidden(
+                    _("You may not reveal {field}.").format(field=text(refused[0].label)),
+                    [Detail(refused[0].name, _("Your role shows this field masked only."), "forbidden_field")],
+                    "forbidden_field",
+                )
+            chosen = [entity.field(n) for n in names]
+        else:
+            chosen = revealable
+        if not chosen:
+            raise Forbidden(_("Nothing on this record can be revealed for you."), code="nothing_to_reveal")
+        moment = datetime.now(UTC)
+        expires = moment + timedelta(minutes=minutes)
+        db.session.execute(
+            sa.insert(audit.RevealGrant.__table__).values(
+                user_id=self.user_id, entity=entity.name, record_id=record_id,
+                fields=",".join(f.name for f in chosen), reason=reason.strip()[:2000],
+                created_at=audit.stamp(moment), expires_at=audit.stamp(expires),
+            )
+        )  # fmt: skip
+        audit.append(
+            "reveal", self.actor(), entity=entity.name, record_id=record_id, fields=[f.name for f in chosen],
+            reason=reason.strip()[:2000], detail={"minutes": minutes},
+        )  # fmt: skip
+        db.session.commit()
+        return {"values": {f.name: record.get(f.name) for f in chosen}, "expires_at": expires}
+
+    def _derive(self, entity: EntityDef, merged: dict, current: dict | None) -> None:
+        """Plugins fill the fields they derive (suitability matching, for one) before the
+        entity's own rules judge the record."""
+        from ..runtime import runtime  # (the runtime builds on the data layer)
+
+        hook = runtime().plugins.pm.hook.scrm_derive_record
+        if hook.get_hookimpls():
+            hook(entity=entity, record=merged, old=current, **self._plugin_access())
+
+    def _plugin_access(self) -> dict:
+        """What record hooks may read: any record (system access) and today's date."""
+        system = RecordReader(self.snapshot, self.user_id, user=self.user)
+
+        def lookup(name: str, record_id) -> dict | None:
+            if not isinstance(record_id, int) or self.snapshot.entity(name) is None:
+                return None
+            try:
+                return system.load(name, record_id)
+            except NotFound:
+                return None
+
+        def find(name: str, condition: dict | None = None) -> list[dict]:
+            if self.snapshot.entity(name) is None:
+                return []
+            items, after = [], None
+            while len(items) < 1000:
+                page = system.list(name, filter=condition, limit=200, after=after, sort="id")
+                items += page.items
+                if not page.next:
+                    break
+                after = page.next
+            return items[:1000]
+
+        env = self.environment()
+        return {"lookup": lookup, "find": find, "today": env.now.astimezone(env.tz).date()}
+
+    def _plugin_problems(self, entity: EntityDef, merged: dict, current: dict | None) -> list[Detail]:
+        from ..runtime import runtime
+
+        hook = runtime().plugins.pm.hook.scrm_check_record
+        if not hook.get_hookimpls():
+            return []
+        results = hook(entity=entity, record=merged, old=current, **self._plugin_access())
+        return [Detail(str(name), str(message)) for problems in results for name, message in problems or ()]
 
     def _claim(self, entity: EntityDef, merged: dict) -> None:
         """What a user creates is theirs: an empty owner reference of the entity's record scope
@@ -337,7 +436,8 @@ class RecordService(RecordReader):
                         "created_by": self.user_id,
                         "updated_by": self.user_id,
                     }
-                    row.update({f.column: merged.get(f.name) for f in stored})
+                    for f in stored:
+                        row.update(stored_columns(f, merged.get(f.name)))
                     main_rows.append(row)
                     link_values.append({f.id: merged.get(f.name) or [] for f in multi})
                 ids = (
@@ -395,7 +495,7 @@ class RecordService(RecordReader):
         }
         for f in self.stored_fields(entity):
             if f.name in values:
-                row[f.column] = values[f.name]
+                row.update(stored_columns(f, values[f.name]))
         record_id = db.session.execute(sa.insert(et.main).values(**row).returning(et.main.c.id)).scalar_one()
         for f in self.multi_fields(entity):
             self._write_links(et, f, record_id, values.get(f.name) or [])
@@ -440,8 +540,9 @@ class RecordService(RecordReader):
             if current["version"] != version:
                 raise self._conflict(entity, current)
             cleaned = self.validate(entity, data, partial=True, current=current)
-            changed = {k for k, v in cleaned.items() if current.get(k) != v}
             merged = {**current, **cleaned}
+            self._derive(entity, merged, current)
+            changed = {k for k in merged if entity.field(k) is not None and current.get(k) != merged[k]}
             self._compute_stored(entity, merged, changed)
             self._check_rules(entity, merged, changed, record_id, current)
             if changed:
@@ -463,7 +564,7 @@ class RecordService(RecordReader):
         values = {"version": version + 1, "updated_at": moment, "updated_by": self.user_id}
         for f in self.stored_fields(entity):
             if f.name in changed:
-                values[f.column] = merged[f.name]
+                values.update(stored_columns(f, merged[f.name]))
         result = db.session.execute(
             sa.update(et.main)
             .where(et.main.c.id == current["id"], et.main.c.version == version, et.main.c.deleted_at.is_(None))
@@ -487,8 +588,8 @@ class RecordService(RecordReader):
                     "action": "update",
                     "field_id": f.id,
                     "field_name": f.name,
-                    "old_value": ftype.to_json(current.get(name), f),
-                    "new_value": ftype.to_json(merged.get(name), f),
+                    "old_value": history_value(entity, f, ftype.to_json(current.get(name), f)),
+                    "new_value": history_value(entity, f, ftype.to_json(merged.get(name), f)),
                     "user_id": self.user_id,
                     "changed_at": moment,
                 }
@@ -584,6 +685,30 @@ class RecordService(RecordReader):
         )
 
     # -- serialisation --------------------------------------------------------------------
+
+
+def stored_columns(f: FieldDef, value: Any) -> dict[str, Any]:
+    """The columns a field's value is written to: an encrypted field also sets its blind index
+    (the column's type seals the value itself)."""
+    if not f.encrypted:
+        return {f.column: value}
+    empty = value is None or value == ""
+    return {f.column: None if empty else value, f.index_column: None if empty else keyring().blind(str(value))}
+
+
+def equals(et: EntityTables, f: FieldDef, value: Any) -> sa.ColumnElement[bool]:
+    """``field = value`` in SQL; for an encrypted field, on its blind index."""
+    column = equality_column(et.main, f)
+    if column.name != f.column:
+        return column == keyring().blind(str(value))
+    return column == value
+
+
+def history_value(entity: EntityDef, f: FieldDef, value: Any) -> Any:
+    """Change history keeps an encrypted field's old and new values sealed too."""
+    if not f.encrypted or value in (None, ""):
+        return value
+    return keyring().seal(str(value), context_of(entity.name, f.id))
 
 
 class ScrmIntegrity(Conflict):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from ..fields import FieldTypes
 from ..fields.sqltypes import UTCDateTime
 from ..meta.model import EntityDef, FieldDef
+from ..security.crypto import BIDX_LENGTH, EncryptedText, context_of
 
 ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 LINK_VALUE_LENGTH = 64
@@ -71,7 +72,20 @@ def field_column(
                 f"{tables_by_entity[f.target]}.id", ondelete=ondelete, name=index_name("fk", entity.table, [f.column])
             )
         )
+    if sealed(f, field_types):
+        return sa.Column(f.column, EncryptedText(context_of(entity.name, f.id)), nullable=True)
     return sa.Column(f.column, ftype.column_type(f), *args, nullable=True)
+
+
+def sealed(f: FieldDef, field_types: FieldTypes) -> bool:
+    """Stored encrypted, with a blind index column next to it."""
+    ftype = field_types.get(f.type)
+    return f.encrypted and ftype is not None and ftype.encryptable
+
+
+def equality_column(table: sa.Table, f: FieldDef) -> sa.Column:
+    """The column equality is tested on: the blind index of an encrypted field, else the field's."""
+    return table.c[f.index_column] if f.encrypted and f.index_column in table.c else table.c[f.column]
 
 
 def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -> list[sa.Index]:
@@ -87,7 +101,7 @@ def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -
         for raw in spec["fields"]:
             bare = raw.lstrip("-")
             f = entity.field(bare)
-            column = f.column if f else bare
+            column = (f.index_column if f.encrypted else f.column) if f else bare
             if column not in table.c:
                 break
             cols.append(table.c[column].desc() if raw.startswith("-") else table.c[column])
@@ -104,14 +118,22 @@ def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -
             if all(fields):
                 name = index_name("uq", entity.table, [f.column for f in fields])
                 composites[name] = sa.Index(
-                    name, *[table.c[f.column] for f in fields], unique=True, sqlite_where=live, postgresql_where=live
+                    name,
+                    *[equality_column(table, f) for f in fields],
+                    unique=True,
+                    sqlite_where=live,
+                    postgresql_where=live,
                 )
     leading = {_first_column(ix) for ix in composites.values()}
     for f in entity.active_fields:
         ftype = field_types.get(f.type)
         if ftype is None or ftype.multi or f.computed:
             continue
-        col = table.c[f.column]
+        col = equality_column(table, f)
+        if f.encrypted and not (f.unique or f.indexed):
+            name = index_name("ix", entity.table, [col.name])
+            out[name] = sa.Index(name, col)  # exact search by ID number or phone reads this
+            continue
         if f.unique:
             name = index_name("uq", entity.table, [f.column])
             out[name] = sa.Index(name, col, unique=True, sqlite_where=live, postgresql_where=live)
@@ -137,6 +159,8 @@ def build_tables(
         if ftype is None or ftype.multi or (f.computed and not f.get("stored")):
             continue
         columns.append(field_column(entity, f, field_types, tables_by_entity))
+        if sealed(f, field_types):
+            columns.append(sa.Column(f.index_column, sa.String(BIDX_LENGTH), nullable=True))
     main = sa.Table(
         entity.table, metadata, *columns, sa.Index(index_name("ix", entity.table, ["updated_at"]), "updated_at")
     )

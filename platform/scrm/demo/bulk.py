@@ -23,6 +23,7 @@ from ..data.evaluation import environment, stored_value
 from ..data.tables import EntityTables
 from ..db import db
 from ..fields.sqltypes import ExactDecimal, UTCDateTime
+from ..security.crypto import EncryptedText, keyring
 
 SYSTEM = ("version", "created_at", "updated_at", "created_by", "updated_by")
 
@@ -80,6 +81,9 @@ def converter(column: sa.Column, dialect: str) -> Callable | None:
     """How a Python value becomes what this column stores on this database (None: as is)."""
     kind = column.type
     sqlite = dialect == "sqlite"
+    if isinstance(kind, EncryptedText):
+        seal, context = keyring().seal, kind.context
+        return lambda value: None if value == "" else seal(str(value), context)
     if isinstance(kind, ExactDecimal):
         return _decimal_sqlite(kind.scale) if sqlite else _decimal_pg(kind.scale)
     if isinstance(kind, UTCDateTime):
@@ -120,7 +124,18 @@ class BulkWriter:
             else:
                 self.main_fields.append((position, f.column))
         main = tables.main
-        self.columns = ["id", *SYSTEM, *(column for _, column in self.main_fields)]
+        # encrypted fields: the sealed value (by its column's converter) and the blind index
+        self.blind_fields = [
+            (pos, entity.field(name).index_column)
+            for pos, name in enumerate(fields, start=1)
+            if entity.field(name).encrypted and entity.field(name).index_column in main.c
+        ]
+        self.columns = [
+            "id",
+            *SYSTEM,
+            *(column for _, column in self.main_fields),
+            *(column for _, column in self.blind_fields),
+        ]
         stamp = converter(main.c.created_at, self.dialect)
         stamped = stamp(moment) if stamp else moment
         self.system_values = (1, stamped, stamped, None, None)
@@ -142,12 +157,17 @@ class BulkWriter:
             rows = [self._derive(row) for row in rows]
         converters = self.converters
         system = self.system_values
+        blind_fields = self.blind_fields
+        blind = keyring().blind if blind_fields else None
         main_rows, link_rows = [], [[] for _ in self.multi_fields]
         for row in rows:
             values = [row[0], *system]
             for pos, convert in converters:
                 value = row[pos]
                 values.append(convert(value) if convert is not None and value is not None else value)
+            for pos, _column in blind_fields:
+                value = row[pos]
+                values.append(blind(str(value)) if value not in (None, "") else None)
             main_rows.append(values)
             for slot, (pos, _table) in enumerate(self.multi_fields):
                 for item in row[pos] or ():

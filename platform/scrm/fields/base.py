@@ -66,10 +66,17 @@ class FieldType:
     validation_keys: tuple[str, ...] = ()
     # keys whose change alters the physical column type
     storage_keys: tuple[str, ...] = ()
+    encryptable: bool = False  # may be declared "pii": "encrypt" (stored sealed, with a blind index)
 
     # -- storage -------------------------------------------------------------------------
     def column_type(self, f: FieldDef) -> sa.types.TypeEngine:
         return sa.String(255)
+
+    def storage_type(self, f: FieldDef) -> sa.types.TypeEngine:
+        """The column as stored: an encrypted field keeps its sealed text, longer than the value."""
+        if self.encryptable and f.get("pii") == "encrypt":
+            return sa.Text()
+        return self.column_type(f)
 
     # -- conversion and validation -------------------------------------------------------
     def convert(self, value: Any, f: FieldDef) -> Any:

@@ -22,6 +22,7 @@ def compiled(pattern: str) -> re.Pattern:
 
 class StringType(FieldType):
     name = "string"
+    encryptable = True
     searchable = True
     operators = TEXT_OPS
     widgets = ("text", "textarea", "masked_input", "display", "select")

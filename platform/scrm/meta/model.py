@@ -61,6 +61,16 @@ class FieldDef:
         return bool(self.spec.get("readonly")) or self.computed
 
     @property
+    def encrypted(self) -> bool:
+        """Stored sealed with a blind index (the checker allows it on text-like types only)."""
+        return self.spec.get("pii") == "encrypt"
+
+    @property
+    def index_column(self) -> str:
+        """The blind index column of an encrypted field."""
+        return f"{self.column}__bidx"
+
+    @property
     def active(self) -> bool:
         return self.spec.get("active", True)
 

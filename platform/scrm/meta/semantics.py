@@ -96,6 +96,8 @@ class SemanticChecker:
                     out.append(("E-ENTITY-012", f"{at}.default", {"detail": exc.message}))
             if f.computed:
                 out += self.conditions.check_computed(f, entity, f"{at}.computed")
+            if f.encrypted and (not ftype.encryptable or f.computed):
+                out.append(("E-ENTITY-030", f"{at}.pii", {"field": f.name, "type": f.type}))
         self._entity_lists(doc.body, entity, out)
         self._entity_relations(doc.body, entity, out)
         self._entity_constraints(doc.body, entity, out)
@@ -118,8 +120,8 @@ class SemanticChecker:
             return False
         if searchable and not ftype.searchable:
             return False
-        if sortable and not ftype.sortable:
-            return False
+        if sortable and (not ftype.sortable or f.encrypted):
+            return False  # an encrypted value has no order the database can see
         return not (scalar and ftype.multi)
 
     def _entity_lists(self, body: dict, entity: EntityDef, out: list) -> None:

@@ -309,3 +309,38 @@ def flush_pending() -> None:
         for action, actor, kwargs in pending:
             append(action, actor, **kwargs)
         db.session.commit()
+
+
+class RevealGrant(db.Model):
+    """A masked value shown in full for a while, because a user gave a reason (logged)."""
+
+    __tablename__ = "scrm_reveal"
+    __table_args__ = (sa.Index("ix_scrm_reveal_lookup", "user_id", "entity", "record_id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.BigInteger)
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[int] = mapped_column(sa.BigInteger)
+    fields: Mapped[str] = mapped_column(sa.Text)  # comma-separated
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[str] = mapped_column(sa.String(27))
+    expires_at: Mapped[str] = mapped_column(sa.String(27))
+
+
+def active_reveals(user_id: int | None, entity: str, record_ids: list[int]) -> dict[int, set[str]]:
+    """The fields each record has revealed for the user right now."""
+    if user_id is None or not record_ids:
+        return {}
+    table = RevealGrant.__table__
+    rows = db.session.execute(
+        sa.select(table.c.record_id, table.c.fields).where(
+            table.c.user_id == user_id,
+            table.c.entity == entity,
+            table.c.record_id.in_(record_ids[:1000]),
+            table.c.expires_at > stamp(),
+        )
+    ).all()
+    out: dict[int, set[str]] = {}
+    for record_id, fields in rows:
+        out.setdefault(record_id, set()).update(fields.split(","))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -75,19 +75,42 @@ class ApiToken(db.Model):
     label: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda: datetime.now(UTC))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, username: str | None = None) -> None:
+    """The password policy: at least MIN_PASSWORD characters, letters and digits both, and not
+    built on the user name (of five characters or more)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise BadRequest(
             _("A password needs at least {n} characters.").format(n=MIN_PASSWORD),
             [Detail("password", _("Too short."))],
             "weak_password",
         )
+    if not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
+        raise BadRequest(
+            _("A password needs both letters and digits."),
+            [Detail("password", _("Add letters or digits."))],
+            "weak_password",
+        )
+    if username and len(username) >= 5 and username.lower() in password.lower():
+        raise BadRequest(
+            _("A password may not contain the user name."),
+            [Detail("password", _("Contains the user name."))],
+            "weak_password",
+        )
+
+
+def generate_password() -> str:
+    """A random password that meets the policy (printed once by init and user create)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        if any(c.isalpha() for c in candidate) and any(c.isdigit() for c in candidate):
+            return candidate
 
 
 def find_user(username: str) -> User | None:
@@ -109,7 +132,7 @@ def create_user(username: str, password: str, roles: list[str], display_name: st
             [Detail("username", _("Already taken."))],
             "user_exists",
         )
-    check_password_strength(password)
+    check_password_strength(password, username)
     user = User(username=username, display_name=display_name, password_hash=hasher.hash(password), active=True)
     user.role_rows = [UserRole(role=r) for r in dict.fromkeys(roles)]
     db.session.add(user)
@@ -123,7 +146,7 @@ def create_user(username: str, password: str, roles: list[str], display_name: st
 
 
 def set_password(user: User, password: str) -> None:
-    check_password_strength(password)
+    check_password_strength(password, user.username)
     user.password_hash = hasher.hash(password)
     user.failed_logins = 0
     user.locked_until = None
@@ -139,9 +162,14 @@ def verify_password(user: User, password: str) -> bool:
     return True
 
 
-def issue_token(user: User, label: str | None = None) -> str:
+TOKEN_DAYS = 90
+
+
+def issue_token(user: User, label: str | None = None, days: int | None = TOKEN_DAYS) -> str:
+    """A new API token, stored as its SHA-256 digest only, valid for ``days`` (None: no expiry)."""
     token = "scrm_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, digest=digest(token), label=label))
+    expires = datetime.now(UTC) + timedelta(days=days) if days else None
+    db.session.add(ApiToken(user_id=user.id, digest=digest(token), label=label, expires_at=expires))
     audit.append(
         "token_issued", audit.SYSTEM, entity="user", record_id=user.id, detail={"user": user.username, "label": label}
     )
@@ -153,12 +181,29 @@ def user_for_token(token: str) -> User | None:
     if not token or len(token) > 200:
         return None
     row = db.session.execute(
-        sa.select(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
+        sa.select(ApiToken).where(
+            ApiToken.digest == digest(token),
+            ApiToken.revoked_at.is_(None),
+            sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)),
+        )
     ).scalar_one_or_none()
     if row is None:
         return None
     user = db.session.get(User, row.user_id)
     return user if user is not None and user.is_active else None
+
+
+def revoke_tokens(user: User, token: str | None = None) -> int:
+    """Revoke one token (by its value) or every live token of the user; returns how many."""
+    table = ApiToken.__table__
+    query = sa.update(table).where(table.c.user_id == user.id, table.c.revoked_at.is_(None))
+    if token is not None:
+        query = query.where(table.c.digest == digest(token))
+    count = db.session.execute(query.values(revoked_at=datetime.now(UTC))).rowcount
+    audit.append("token_revoked", audit.SYSTEM, entity="user", record_id=user.id,
+                 detail={"user": user.username, "tokens": count})  # fmt: skip
+    db.session.commit()
+    return count
 
 
 def require_user(username: str) -> User:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 
 from ..data.records import MAX_LIMIT, RecordService, lock_version
+from ..db import db
 from ..errors import BadRequest, Detail, NotFound, Unauthorized
 from ..i18n import _
 from ..runtime import snapshot
@@ -122,6 +123,21 @@ def issue_token():
     return jsonify({"token": new_token(user, "api")}), 201
 
 
+@bp.delete("/auth/token")
+def revoke_token():
+    """Revoke the bearer token this request was made with (logging out an API client)."""
+    from ..security.users import revoke_tokens
+
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise BadRequest(_("Send the token to revoke as Authorization: Bearer <token>."), code="no_token")
+    from ..security.users import User as UserRow
+
+    user = db.session.get(UserRow, current_user.id)
+    revoke_tokens(user, header[7:].strip())
+    return "", 204
+
+
 @bp.get("/records/<entity>")
 def list_records(entity: str):
     args = request.args
@@ -199,6 +215,26 @@ def update_record(entity: str, record_id: int):
 def delete_record(entity: str, record_id: int):
     service().delete(entity, record_id_or_404(record_id), if_match())
     return "", 204
+
+
+@bp.post("/records/<entity>/<int:record_id>/reveal")
+def reveal_record(entity: str, record_id: int):
+    """Masked values in full, for a while: ``{"reason": "…", "fields": ["id_number"]}`` (fields
+    optional: every field the role may reveal). Logged with the reason."""
+    from flask import current_app
+
+    body = json_body()
+    svc = service()
+    result = svc.reveal(
+        entity, record_id_or_404(record_id), body.get("fields"), body.get("reason"),
+        current_app.config["SCRM_REVEAL_MINUTES"],
+    )  # fmt: skip
+    definition = svc.entity(entity)
+    values = {
+        name: svc.field_types[definition.field(name).type].to_json(value, definition.field(name))
+        for name, value in result["values"].items()
+    }
+    return jsonify({"values": values, "expires_at": result["expires_at"].isoformat().replace("+00:00", "Z")})
 
 
 @bp.post("/records/<entity>/<int:record_id>/explain")

@@ -168,3 +168,4 @@ class DetailPage:
     list_url: str
     created: str
     updated: str
+    reveal_url: str | None = None

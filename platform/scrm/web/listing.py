@@ -278,6 +278,7 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
             f is not None
             and svc.field_types[f.type].sortable
             and not svc.field_types[f.type].multi
+            and not f.encrypted
             and svc.permissions.readable(entity, f)
         )
         state = "asc" if current == name else "desc" if current == f"-{name}" else None

@@ -155,8 +155,35 @@ def detail(entity: str, record_id: int):
         list_url=url_for("pages.list_records", entity=entity),
         created=record["created_at"].strftime("%Y-%m-%d %H:%M"),
         updated=record["updated_at"].strftime("%Y-%m-%d %H:%M"),
+        reveal_url=(
+            url_for("pages.reveal", entity=entity, record_id=record_id)
+            if any(
+                svc.permissions.field(definition, f).reveal
+                and svc.permissions.field(definition, f).view == "masked"
+                and record.get(f.name) not in (None, "")
+                for f in definition.active_fields
+            )
+            else None
+        ),
     )
     return render("detail", {"page": page}, entity=entity)
+
+
+@bp.post("/e/<entity>/<int:record_id>/reveal")
+def reveal(entity: str, record_id: int):
+    """Show this record's masked fields in full for a while, with a reason (logged)."""
+    from flask import current_app
+
+    svc = service()
+    entity_or_404(svc, entity)
+    minutes = current_app.config["SCRM_REVEAL_MINUTES"]
+    try:
+        svc.reveal(entity, check_id(record_id), None, request.form.get("reason", ""), minutes)
+    except ValidationFailed as exc:
+        flash(exc.details[0].message if exc.details else exc.message, "danger")
+    else:
+        flash(_("Shown in full for {minutes} minutes; the reason was recorded.").format(minutes=minutes), "warning")
+    return redirect(url_for("pages.detail", entity=entity, record_id=record_id), 303)
 
 
 def record_title(entity: EntityDef, record: dict) -> str:
@@ -334,7 +361,7 @@ def validate_field(entity: str, field: str):
         if f.required and value in (None, [], ""):
             errors.append(_("This field is required."))
         elif f.unique and value is not None:
-            other = svc._find_duplicate(svc.tables(definition), {f.column: value}, form_id())
+            other = svc._find_duplicate(svc.tables(definition), [(f, value)], form_id())
             if other:
                 errors.append(_("Already used by record #{id}.").format(id=other))
     except ConversionError as exc:
