@@ -32,8 +32,8 @@ test: dev-install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: dev-install
-	$(BIN)/ruff check platform tests bench scripts
-	$(BIN)/ruff format --check platform tests bench scripts
+	$(BIN)/ruff check platform tests bench scripts plugins
+	$(BIN)/ruff format --check platform tests bench scripts plugins
 	$(BIN)/python scripts/vendor.py --check
 
 fmt: dev-install
