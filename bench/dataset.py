@@ -16,7 +16,7 @@ def prepare_dataset(url: str, customers: int, top_up: Callable[[], None] | None 
     ``customers`` customers; ``top_up`` adds more (inside the application context); then ANALYZE,
     so the planner has the statistics a real installation has after a load."""
     os.environ["SCRM_DATABASE_URL"] = url
-    os.environ.setdefault("SCRM_ADMIN_PASSWORD", "bench-admin-1")
+    os.environ.setdefault("SCRM_ADMIN_PASSWORD", "bench-Secret-1")
     os.environ.setdefault("SCRM_SECRET_KEY", "bench")
     from scrm.app import create_app
     from scrm.db import db

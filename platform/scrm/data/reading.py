@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -55,23 +56,42 @@ class RecordReader:
         user_id: int | None = None,
         *,
         system: bool = False,
-        user: UserContext | None = None,
+        user: UserContext | Callable[[Principal], UserContext] | None = None,
         permissions: Permissions | None = None,
-        principal: Principal | None = None,
+        principal: Principal | Callable[[], Principal] | None = None,
+        username: str | None = None,
     ):
         self.snapshot = snapshot
         self.field_types = snapshot.field_types
         self.user_id = user_id
-        self.user = user or UserContext(id=user_id)
+        self._user = user
         self.system = system  # feeds and imports may write read-only fields
         self.permissions = permissions or Permissions.everything(snapshot)
-        self.principal = principal or Principal(user_id)
+        self._principal = principal or Principal(user_id)
+        self.username = username
+
+    @property
+    def principal(self) -> Principal:
+        """The user on the org tree; looked up the first time a scope or a claim needs it (a
+        request that reads only what the user's roles open to all never pays for it)."""
+        if callable(self._principal):
+            self._principal = self._principal()
+        return self._principal
+
+    @property
+    def user(self) -> UserContext:
+        """``ctx`` of conditions: the user's id and roles, and their employee and unit."""
+        if self._user is None:
+            self._user = UserContext(id=self.user_id)
+        elif callable(self._user):
+            self._user = self._user(self.principal)
+        return self._user
 
     def actor(self) -> audit.Actor:
         """Who the audit log names for what this reader and its service do."""
         if self.permissions.system and self.user_id is None:
             return audit.SYSTEM
-        return audit.Actor(self.user_id, self.principal.username, tuple(self.user.roles), audit.request_ip())
+        return audit.Actor(self.user_id, self.username, self.permissions.roles, audit.request_ip())
 
     # -- metadata -------------------------------------------------------------------------
     def entity(self, name: str) -> EntityDef:
@@ -213,11 +233,9 @@ class RecordReader:
                     f"invalid_{param}",
                 )
 
-    def present(self, entity: EntityDef, records: list[dict]) -> list[dict]:
-        """Records as the user may see them: hidden fields left out, masked fields masked, and
-        the titles of referenced records masked the way their own title field is."""
-        if self.permissions.system or not records:
-            return records
+    def _presentation(self, entity: EntityDef) -> tuple[list[str], list[FieldDef], list[str], dict]:
+        """What presenting this entity to these roles takes (computed once per revision):
+        hidden field names, masked fields, plain C2-sensitive field names, masked titles."""
         hidden, masked, plain_sensitive = [], [], []
         for f in entity.active_fields:
             access = self.permissions.field(entity, f)
@@ -227,19 +245,6 @@ class RecordReader:
                 masked.append(f)
             elif f.get("mask") in SENSITIVE_MASKS:
                 plain_sensitive.append(f.name)
-        shown = [n for n in plain_sensitive if any(r.get(n) not in (None, "", []) for r in records)]
-        if shown:  # sensitive personal data leaves unmasked: who saw which, logged
-            ids = [r["id"] for r in records]
-            audit.later(
-                "view_sensitive",
-                self.actor(),
-                entity=entity.name,
-                record_id=ids[0] if len(ids) == 1 else None,
-                fields=shown,
-                row_count=len(ids),
-                detail={"ids": ids[:200]} if len(ids) > 1 else None,
-            )
-        revealed = audit.active_reveals(self.user_id, entity.name, [r["id"] for r in records]) if masked else {}
         titles = {}
         for f in entity.active_fields:
             if f.type != "ref":
@@ -252,6 +257,31 @@ class RecordReader:
                 view = self.permissions.field(target, title).view
                 if view != "plain":
                     titles[f.name] = (view, title.get("mask"))
+        return hidden, masked, plain_sensitive, titles
+
+    def present(self, entity: EntityDef, records: list[dict]) -> list[dict]:
+        """Records as the user may see them: hidden fields left out, masked fields masked, and
+        the titles of referenced records masked the way their own title field is."""
+        if self.permissions.system or not records:
+            return records
+        hidden, masked, plain_sensitive, titles = self.snapshot.cached(
+            ("presentation", self.permissions.roles, entity.name), lambda: self._presentation(entity)
+        )
+        shown = [n for n in plain_sensitive if any(r.get(n) not in (None, "", []) for r in records)]
+        if shown:  # sensitive personal data leaves unmasked: who saw which, logged
+            ids = [r["id"] for r in records]
+            audit.later(
+                "view_sensitive",
+                self.actor(),
+                entity=entity.name,
+                record_id=ids[0] if len(ids) == 1 else None,
+                fields=shown,
+                row_count=len(ids),
+                detail={"ids": ids[:200]} if len(ids) > 1 else None,
+            )
+        if not (hidden or masked or titles):
+            return records
+        revealed = audit.active_reveals(self.user_id, entity.name, [r["id"] for r in records]) if masked else {}
         for r in records:
             for name in hidden:
                 r.pop(name, None)
@@ -259,11 +289,11 @@ class RecordReader:
             for f in masked:
                 if f.name in r and f.name not in shown_plain:
                     r[f.name] = mask(f.get("mask"), r[f.name])
-            shown = r.get("_titles")
-            if shown:
+            referenced = r.get("_titles")
+            if referenced:
                 for name, (view, rule) in titles.items():
-                    if name in shown:
-                        shown[name] = f"#{r.get(name)}" if view == "hidden" else mask(rule, shown[name])
+                    if name in referenced:
+                        referenced[name] = f"#{r.get(name)}" if view == "hidden" else mask(rule, referenced[name])
         return records
 
     def prepared(self, condition: Any, entity: EntityDef, param: str) -> PreparedCondition:
@@ -423,9 +453,9 @@ class RecordReader:
         view = self.permissions.field(entity, title).view if title is not None else "plain"
         if view != "plain" and q:
             q = ""  # typing part of a masked title would probe it
-        if not self.permissions.system:
-            stmt = self._lookup_statement(entity, filter, q)
-        elif not filter and not q:  # the plain choice list: the same statement every time
+        grant = self.permissions.grant(entity.name)
+        if not filter and not q and grant.scope == "all" and not grant.filters:
+            # the plain choice list of an unscoped entity: the same statement every time
             stmt = self.snapshot.cached(("lookup", entity.name), lambda: self._lookup_statement(entity, None, None))
         else:
             stmt = self._lookup_statement(entity, filter, q)

@@ -57,11 +57,21 @@ class RecordService(RecordReader):
     def for_user(cls, snapshot, user) -> RecordService:
         """The service as a signed-in user sees it: their roles' permissions, their place on the
         org tree (record scopes) and ``ctx`` for conditions (id, roles, employee, org units)."""
-        who = principal(snapshot, user.id, getattr(user, "username", None))
-        context = UserContext(
-            id=user.id, roles=tuple(user.roles), org_units=tuple(u for u in (who.org_unit,) if u), employee=who.employee
+        roles = tuple(user.roles)
+
+        def context(who) -> UserContext:
+            return UserContext(
+                id=user.id, roles=roles, org_units=tuple(u for u in (who.org_unit,) if u), employee=who.employee
+            )
+
+        return cls(
+            snapshot,
+            user.id,
+            user=context,
+            permissions=Permissions(snapshot, roles),
+            principal=lambda: principal(snapshot, user.id, getattr(user, "username", None)),
+            username=getattr(user, "username", None),
         )
-        return cls(snapshot, user.id, user=context, permissions=Permissions(snapshot, user.roles), principal=who)
 
     def validate(self, entity: EntityDef, data: Any, *, partial: bool, current: dict | None = None) -> dict:
         """Clean input into canonical values or raise :class:`ValidationFailed` with per-field details."""

@@ -174,6 +174,7 @@ class Permissions:
         self.roles = tuple(sorted(roles))
         self.system = system
         self._grants: dict[str, EntityGrant] = {}
+        self._fields: dict[tuple[str, str], FieldAccess] = {}
 
     @classmethod
     def everything(cls, snapshot) -> Permissions:
@@ -219,9 +220,13 @@ class Permissions:
         return self.grant(name).scope
 
     def field(self, entity: EntityDef, f: FieldDef) -> FieldAccess:
-        access = self.grant(entity.name).access(f)
-        if f.computed or f.get("readonly"):
-            access = FieldAccess(access.view, access.reveal, False, access.export)
+        key = (entity.name, f.name)
+        access = self._fields.get(key)
+        if access is None:
+            access = self.grant(entity.name).access(f)
+            if f.computed or f.get("readonly"):
+                access = FieldAccess(access.view, access.reveal, False, access.export)
+            self._fields[key] = access
         return access
 
     def visible(self, entity: EntityDef, f: FieldDef) -> bool:
