@@ -47,7 +47,7 @@ class DataSource(Protocol):
 class Environment:
     now: datetime
     tz: ZoneInfo
-    user: UserContext | None = None
+    user: UserContext | Callable[[], UserContext] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     record: Mapping[str, Any] | None = None  # the outer record ({"record": path}) of lookup filters
     old: Mapping[str, Any] | None = None  # the values before the change, in change contexts
@@ -67,4 +67,5 @@ class Environment:
         return self.tz.key
 
     def ctx(self, key: str) -> Any:
-        return (self.user or UserContext()).value(key, self.tz_name)
+        user = self.user() if callable(self.user) else self.user  # resolved only when a condition reads ctx
+        return (user or UserContext()).value(key, self.tz_name)

@@ -119,7 +119,7 @@ class RecordReader:
 
     def environment(self, **kwargs) -> Environment:
         """Where conditions are evaluated for this reader: now, the user, the database."""
-        return environment(self.snapshot, user=self.user, **kwargs)
+        return environment(self.snapshot, user=lambda: self.user, **kwargs)
 
     # -- reading --------------------------------------------------------------------------
     def list(
@@ -189,9 +189,10 @@ class RecordReader:
         if self.permissions.system:
             return stmt
         grant = self.permissions.grant(entity.name)
-        clause = ScopeCompiler(self.snapshot, self.principal, env).clause(entity, grant.scope)
-        if clause is not None:
-            stmt = stmt.where(clause)
+        if grant.scope != "all":
+            clause = ScopeCompiler(self.snapshot, self.principal, env).clause(entity, grant.scope)
+            if clause is not None:
+                stmt = stmt.where(clause)
         if grant.filters:
             condition = grant.filters[0] if len(grant.filters) == 1 else {"any": list(grant.filters)}
             node = prepared(self.snapshot, condition, entity, "permission").node
