@@ -18,19 +18,20 @@ from sqlalchemy.exc import IntegrityError
 
 from ..conditions import ConditionError, UserContext
 from ..db import db, run, writing
-from ..errors import BadRequest, Conflict, Detail, Forbidden, NotFound, ValidationFailed
+from ..errors import BadRequest, Conflict, Detail, Forbidden, ValidationFailed
 from ..fields import ConversionError
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS, EntityDef, FieldDef
 from ..security import audit
-from ..security.crypto import context_of, keyring
 from ..security.masking import mask
 from ..security.permissions import Permissions
 from ..security.scopes import principal
 from .evaluation import prepared, stored_value
 from .history import record_changes
+from .hooks import HookMixin
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
-from .tables import EntityTables, equality_column
+from .sealed import equals, history_value, stored_columns
+from .tables import EntityTables
 from .validation import schema_for
 
 __all__ = ["MAX_LIMIT", "TITLE_PREFIX", "Page", "RecordService", "lock_version"]
@@ -52,7 +53,7 @@ def write_operation(method):
     return wrapper
 
 
-class RecordService(RecordReader):
+class RecordService(HookMixin, RecordReader):
     @classmethod
     def for_user(cls, snapshot, user) -> RecordService:
         """The service as a signed-in user sees it: their roles' permissions, their place on the
@@ -357,51 +358,6 @@ class RecordService(RecordReader):
         db.session.commit()
         return {"values": {f.name: record.get(f.name) for f in chosen}, "expires_at": expires}
 
-    def _derive(self, entity: EntityDef, merged: dict, current: dict | None) -> None:
-        """Plugins fill the fields they derive (suitability matching, for one) before the
-        entity's own rules judge the record."""
-        from ..runtime import runtime  # (the runtime builds on the data layer)
-
-        hook = runtime().plugins.pm.hook.scrm_derive_record
-        if hook.get_hookimpls():
-            hook(entity=entity, record=merged, old=current, **self._plugin_access())
-
-    def _plugin_access(self) -> dict:
-        """What record hooks may read: any record (system access) and today's date."""
-        system = RecordReader(self.snapshot, self.user_id, user=self.user)
-
-        def lookup(name: str, record_id) -> dict | None:
-            if not isinstance(record_id, int) or self.snapshot.entity(name) is None:
-                return None
-            try:
-                return system.load(name, record_id)
-            except NotFound:
-                return None
-
-        def find(name: str, condition: dict | None = None) -> list[dict]:
-            if self.snapshot.entity(name) is None:
-                return []
-            items, after = [], None
-            while len(items) < 1000:
-                page = system.list(name, filter=condition, limit=200, after=after, sort="id")
-                items += page.items
-                if not page.next:
-                    break
-                after = page.next
-            return items[:1000]
-
-        env = self.environment()
-        return {"lookup": lookup, "find": find, "today": env.now.astimezone(env.tz).date()}
-
-    def _plugin_problems(self, entity: EntityDef, merged: dict, current: dict | None) -> list[Detail]:
-        from ..runtime import runtime
-
-        hook = runtime().plugins.pm.hook.scrm_check_record
-        if not hook.get_hookimpls():
-            return []
-        results = hook(entity=entity, record=merged, old=current, **self._plugin_access())
-        return [Detail(str(name), str(message)) for problems in results for name, message in problems or ()]
-
     def _claim(self, entity: EntityDef, merged: dict) -> None:
         """What a user creates is theirs: an empty owner reference of the entity's record scope
         takes the user's employee record, an empty org reference their unit."""
@@ -695,30 +651,6 @@ class RecordService(RecordReader):
         )
 
     # -- serialisation --------------------------------------------------------------------
-
-
-def stored_columns(f: FieldDef, value: Any) -> dict[str, Any]:
-    """The columns a field's value is written to: an encrypted field also sets its blind index
-    (the column's type seals the value itself)."""
-    if not f.encrypted:
-        return {f.column: value}
-    empty = value is None or value == ""
-    return {f.column: None if empty else value, f.index_column: None if empty else keyring().blind(str(value))}
-
-
-def equals(et: EntityTables, f: FieldDef, value: Any) -> sa.ColumnElement[bool]:
-    """``field = value`` in SQL; for an encrypted field, on its blind index."""
-    column = equality_column(et.main, f)
-    if column.name != f.column:
-        return column == keyring().blind(str(value))
-    return column == value
-
-
-def history_value(entity: EntityDef, f: FieldDef, value: Any) -> Any:
-    """Change history keeps an encrypted field's old and new values sealed too."""
-    if not f.encrypted or value in (None, ""):
-        return value
-    return keyring().seal(str(value), context_of(entity.name, f.id))
 
 
 class ScrmIntegrity(Conflict):

@@ -1,0 +1,56 @@
+"""Plugins on the record service's save path: ``scrm_derive_record`` fills derived fields
+before the entity's rules run, ``scrm_check_record`` adds problems that block the save. Both
+get system read access to other records and the tenant's date."""
+
+from __future__ import annotations
+
+from ..errors import Detail, NotFound
+from ..meta.model import EntityDef
+from .reading import RecordReader
+
+
+class HookMixin:
+    def _derive(self, entity: EntityDef, merged: dict, current: dict | None) -> None:
+        """Plugins fill the fields they derive (suitability matching, for one) before the
+        entity's own rules judge the record."""
+        from ..runtime import runtime  # (the runtime builds on the data layer)
+
+        hook = runtime().plugins.pm.hook.scrm_derive_record
+        if hook.get_hookimpls():
+            hook(entity=entity, record=merged, old=current, **self._plugin_access())
+
+    def _plugin_access(self) -> dict:
+        """What record hooks may read: any record (system access) and today's date."""
+        system = RecordReader(self.snapshot, self.user_id, user=self.user)
+
+        def lookup(name: str, record_id) -> dict | None:
+            if not isinstance(record_id, int) or self.snapshot.entity(name) is None:
+                return None
+            try:
+                return system.load(name, record_id)
+            except NotFound:
+                return None
+
+        def find(name: str, condition: dict | None = None) -> list[dict]:
+            if self.snapshot.entity(name) is None:
+                return []
+            items, after = [], None
+            while len(items) < 1000:
+                page = system.list(name, filter=condition, limit=200, after=after, sort="id")
+                items += page.items
+                if not page.next:
+                    break
+                after = page.next
+            return items[:1000]
+
+        env = self.environment()
+        return {"lookup": lookup, "find": find, "today": env.now.astimezone(env.tz).date()}
+
+    def _plugin_problems(self, entity: EntityDef, merged: dict, current: dict | None) -> list[Detail]:
+        from ..runtime import runtime
+
+        hook = runtime().plugins.pm.hook.scrm_check_record
+        if not hook.get_hookimpls():
+            return []
+        results = hook(entity=entity, record=merged, old=current, **self._plugin_access())
+        return [Detail(str(name), str(message)) for problems in results for name, message in problems or ()]
