@@ -437,3 +437,37 @@ def test_reveal_from_the_page(demo):
     assert r.status_code == 303
     real = dict(table_rows(app, "customer", "id", "id_number"))[cid]
     assert real in client.get(f"/e/customer/{cid}").get_data(as_text=True)
+
+
+def test_a_departing_managers_book_is_handed_over_in_one_go(demo):
+    """The branch manager hands the account manager's whole book to a colleague: the old
+    assignments end yesterday, new ones start today, the customers' primary manager changes,
+    and the scopes follow at once. Runs last in this module: it changes the demo's book."""
+    app, _ = demo
+    staff = table_rows(app, "employee", "id", "login", "org_unit", "role")
+    am = next(e for e in staff if e[1] == "am_demo")
+    boss = next(e for e in staff if e[1] == "branch_demo")
+    successor = next(e[0] for e in staff if e[3] == "account_manager" and e[0] != am[0] and e[2] == am[2])
+    book = expected_customers(app, "am_demo")
+    assert book
+    values = {"change_reason": "manager_left", "request_type": "bulk_transfer", "approved_by": boss[0]}
+    denied = as_user(app, "am_demo").post(
+        "/api/v1/records/customer/hand-over", json={"from": am[0], "to": successor, "values": values}
+    )
+    assert denied.status_code == 403, denied.get_json()  # an account manager may not reassign their book
+    r = as_user(app, "branch_demo").post(
+        "/api/v1/records/customer/hand-over", json={"from": am[0], "to": successor, "values": values}
+    )
+    assert r.status_code == 200, r.get_json()
+    counts = r.get_json()
+    assert counts["shares_created"] == counts["shares_ended"] >= len(book) and counts["owners_changed"] >= 1
+    assert expected_customers(app, "am_demo") == set()  # nothing current is left in the old book
+    managers = dict(table_rows(app, "customer", "id", "primary_manager"))
+    assert all(managers[c] != am[0] for c in book)
+    from scrm.db import db
+    from scrm.security.audit import AuditEntry
+
+    with app.app_context():
+        entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "hand_over")).scalar_one()
+        assert entry.username == "branch_demo"
+        db.session.remove()

@@ -27,6 +27,7 @@ from ..security.masking import mask
 from ..security.permissions import Permissions
 from ..security.scopes import principal
 from .evaluation import prepared, stored_value
+from .handover import HandOverMixin
 from .history import record_changes
 from .hooks import HookMixin
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
@@ -53,7 +54,7 @@ def write_operation(method):
     return wrapper
 
 
-class RecordService(HookMixin, RecordReader):
+class RecordService(HandOverMixin, HookMixin, RecordReader):
     @classmethod
     def for_user(cls, snapshot, user) -> RecordService:
         """The service as a signed-in user sees it: their roles' permissions, their place on the
@@ -301,7 +302,7 @@ class RecordService(HookMixin, RecordReader):
             record_id = self._insert(entity, merged)
             self._require_in_scope(entity, record_id)
             audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
-            db.session.commit()
+            self._commit()
         except IntegrityError as exc:
             db.session.rollback()
             raise self._integrity(entity, exc) from None
@@ -357,6 +358,12 @@ class RecordService(HookMixin, RecordReader):
         )  # fmt: skip
         db.session.commit()
         return {"values": {f.name: record.get(f.name) for f in chosen}, "expires_at": expires}
+
+    _batch = False  # inside a multi-record operation: its writes commit together at its end
+
+    def _commit(self) -> None:
+        if not self._batch:
+            db.session.commit()
 
     def _claim(self, entity: EntityDef, merged: dict) -> None:
         """What a user creates is theirs: an empty owner reference of the entity's record scope
@@ -515,7 +522,7 @@ class RecordService(HookMixin, RecordReader):
                 self._write_update(entity, current, merged, changed, version)
                 self._require_in_scope(entity, record_id)
                 audit.append("update", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(changed))
-            db.session.commit()
+            self._commit()
         except IntegrityError as exc:
             db.session.rollback()
             raise self._integrity(entity, exc) from None

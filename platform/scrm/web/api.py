@@ -237,6 +237,16 @@ def reveal_record(entity: str, record_id: int):
     return jsonify({"values": values, "expires_at": result["expires_at"].isoformat().replace("+00:00", "Z")})
 
 
+@bp.post("/records/<entity>/hand-over")
+def hand_over(entity: str):
+    """An employee's book to a successor: ``{"from": 12, "to": 34, "values": {…}}`` — shares
+    end yesterday and restart today for the successor, owned records pass over; one
+    transaction, within the caller's scope, each write checked and logged."""
+    body = json_body()
+    counts = service().hand_over(entity, body.get("from"), body.get("to"), body.get("values"))
+    return jsonify(counts)
+
+
 @bp.post("/records/<entity>/<int:record_id>/explain")
 def explain_record(entity: str, record_id: int):
     """Evaluate a condition on one record and show why: ``{"condition": {...}}``."""
