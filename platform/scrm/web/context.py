@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 @dataclass
@@ -54,6 +54,17 @@ class FilterControl:
     value_to: str = ""
     input_type: str = "text"
     hidden: bool = False
+
+    @property
+    def options_html(self) -> Markup:
+        """The ``<option>`` elements of a select filter, built in one pass (a filter bar can hold
+        a few hundred choices: the account managers, the branches)."""
+        return Markup(
+            "".join(
+                f'<option value="{escape(c.value)}"{" selected" if c.selected else ""}>{escape(c.label)}</option>'
+                for c in self.choices
+            )
+        )
 
 
 @dataclass
