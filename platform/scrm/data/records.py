@@ -9,14 +9,14 @@ record), soft delete and change history. Every public write is one transaction.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..conditions import ConditionError, UserContext
+from ..conditions import UserContext
 from ..db import db, run, writing
 from ..errors import BadRequest, Conflict, Detail, Forbidden, ValidationFailed
 from ..fields import ConversionError
@@ -26,12 +26,14 @@ from ..security import audit
 from ..security.masking import mask
 from ..security.permissions import Permissions
 from ..security.scopes import principal
-from .evaluation import prepared, stored_value
+from .evaluation import stored_value
 from .handover import HandOverMixin
 from .history import record_changes
 from .hooks import HookMixin
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
-from .sealed import equals, history_value, stored_columns
+from .reveal import RevealMixin
+from .rules import RulesMixin
+from .sealed import history_value, stored_columns
 from .tables import EntityTables
 from .validation import schema_for
 
@@ -54,7 +56,7 @@ def write_operation(method):
     return wrapper
 
 
-class RecordService(HandOverMixin, HookMixin, RecordReader):
+class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordReader):
     @classmethod
     def for_user(cls, snapshot, user) -> RecordService:
         """The service as a signed-in user sees it: their roles' permissions, their place on the
@@ -138,107 +140,6 @@ class RecordService(HandOverMixin, HookMixin, RecordReader):
                     changed.add(f.name)
                 merged[f.name] = value
 
-    def _check_rules(
-        self, entity: EntityDef, merged: dict, changed: set[str], record_id: int | None, current: dict | None = None
-    ) -> None:
-        et = self.tables(entity)
-        details: list[Detail] = []
-        for f in entity.active_fields:
-            if f.required and not (f.readonly and not self.system) and merged.get(f.name) in (None, [], ""):
-                details.append(Detail(f.name, _("This field is required.")))
-        for f in self.stored_fields(entity):
-            value = merged.get(f.name)
-            if f.name not in changed or value is None:
-                continue
-            if f.unique:
-                other = self._find_duplicate(et, [(f, value)], record_id)
-                if other:
-                    details.append(Detail(f.name, _("Already used by record #{id}.").format(id=other)))
-            if f.type == "ref" and not self._exists(f.target, value):  # within the user's scope
-                details.append(
-                    Detail(
-                        f.name,
-                        _("There is no {target} record #{id}.").format(
-                            target=text(self.entity(f.target).label), id=value
-                        ),
-                    )
-                )
-        for c in entity.doc.get("constraints", []):
-            if c["type"] == "unique" and "where" not in c and changed & set(c["fields"]):
-                fields = [entity.field(n) for n in c["fields"]]
-                pairs = [(f, merged.get(f.name)) for f in fields if f]
-                if all(v is not None for _f, v in pairs):
-                    other = self._find_duplicate(et, pairs, record_id)
-                    if other:
-                        message = text(c.get("message")) or _(
-                            "This combination is already used by record #{id}."
-                        ).format(id=other)
-                        details.append(Detail(c["fields"][-1], message))
-            elif c["type"] == "unique" and "where" in c:
-                detail = self._conditional_duplicate(entity, et, c, merged, changed, record_id, current)
-                if detail:
-                    details.append(detail)
-            elif c["type"] == "check":
-                env = self.environment(old=current)
-                applies = not c.get("when") or self._holds(entity, c, "when", merged, env)
-                holds = not applies or self._holds(entity, c, "assert", merged, env)
-                if not holds:
-                    details.append(Detail(c.get("field") or "$", text(c.get("message")) or c["name"]))
-        details += self._plugin_problems(entity, merged, current)
-        if details:
-            raise ValidationFailed(_("Please correct the marked fields."), details)
-
-    def _conditional_duplicate(
-        self, entity: EntityDef, et: EntityTables, c: dict, merged: dict, changed: set[str], record_id, current
-    ) -> Detail | None:
-        """A unique rule that applies only to records matching ``where`` (one *current* primary
-        servicer, one *live* consent per purpose): the other records with the same values are
-        few, so each is tested with the same condition the saved record is. Unlike a plain unique
-        rule, empty values are compared as equal."""
-        fields = [entity.field(n) for n in c["fields"]]
-        try:
-            where = prepared(
-                self.snapshot, c["where"], entity, "check", key=("constraint", entity.version, c["name"], "where")
-            )
-        except ConditionError:
-            return None
-        read = {p.split(".")[0] for p in where.deps.paths}
-        if current is not None and not changed & (set(c["fields"]) | read):
-            return None
-        env = self.environment(old=current)
-        if not all(fields) or not where.predicate(merged, env):
-            return None
-        # empty values count as equal here: "one live consent per purpose and recipient" means
-        # one without a recipient too
-        same = [
-            et.main.c[f.column].is_(None) if merged.get(f.name) is None else equals(et, f, merged.get(f.name))
-            for f in fields
-        ]
-        q = sa.select(et.main.c.id).where(et.main.c.deleted_at.is_(None), *same)
-        if record_id is not None:
-            q = q.where(et.main.c.id != record_id)
-        for other in run(q.order_by(et.main.c.id).limit(50)).scalars():
-            if where.predicate(RecordReader(self.snapshot, self.user_id, user=self.user).load(entity.name, other), env):
-                message = text(c.get("message")) or _("This combination is already used by record #{id}.").format(
-                    id=other
-                )
-                return Detail(c["fields"][-1], message)
-        return None
-
-    def _holds(self, entity: EntityDef, constraint: dict, part: str, record: dict, env) -> bool:
-        key = ("constraint", entity.version, constraint["name"], part)
-        try:
-            check = prepared(self.snapshot, constraint[part], entity, "check", key=key)
-        except ConditionError:
-            return True  # checked when the definition was published; never block a save on it here
-        return check.predicate(record, env)
-
-    def _find_duplicate(self, et: EntityTables, pairs: list[tuple[FieldDef, Any]], record_id: int | None) -> int | None:
-        q = sa.select(et.main.c.id).where(et.main.c.deleted_at.is_(None), *[equals(et, f, v) for f, v in pairs])
-        if record_id is not None:
-            q = q.where(et.main.c.id != record_id)
-        return run(q.limit(1)).scalar_one_or_none()
-
     def _exists(self, entity_name: str | None, record_id: int) -> bool:
         """The record exists and the user may see it: a reference to a record outside the user's
         scope is refused exactly like one to a record that does not exist."""
@@ -310,54 +211,6 @@ class RecordService(HandOverMixin, HookMixin, RecordReader):
             db.session.rollback()
             raise
         return self.get(entity_name, record_id)
-
-    @write_operation
-    def reveal(self, entity_name: str, record_id: int, fields: Any, reason: Any, minutes: int) -> dict:
-        """Show masked values in full for ``minutes``: only fields the user's roles may reveal,
-        only with a reason; the grant and the reason go to the audit log."""
-        entity = self.entity(entity_name)
-        record = self.load(entity_name, record_id)
-        if not isinstance(reason, str) or len(reason.strip()) < 4:
-            raise ValidationFailed(
-                _("Say why you need to see the full value."),
-                [Detail("reason", _("Give a reason (at least 4 characters)."))],
-            )
-        names = fields if isinstance(fields, list) and fields else None
-        revealable = [
-            f for f in entity.active_fields
-            if self.permissions.field(entity, f).view == "masked" and self.permissions.field(entity, f).reveal
-        ]  # fmt: skip
-        if names is not None:
-            unknown = [n for n in names if not isinstance(n, str) or entity.field(n) is None]
-            if unknown:
-                raise ValidationFailed(_("Unknown fields."), [Detail("fields", str(unknown[0]))])
-            refused = [entity.field(n) for n in names if entity.field(n) not in revealable]
-            if refused:
-                raise Forbidden(
-                    _("You may not reveal {field}.").format(field=text(refused[0].label)),
-                    [Detail(refused[0].name, _("Your role shows this field masked only."), "forbidden_field")],
-                    "forbidden_field",
-                )
-            chosen = [entity.field(n) for n in names]
-        else:
-            chosen = revealable
-        if not chosen:
-            raise Forbidden(_("Nothing on this record can be revealed for you."), code="nothing_to_reveal")
-        moment = datetime.now(UTC)
-        expires = moment + timedelta(minutes=minutes)
-        db.session.execute(
-            sa.insert(audit.RevealGrant.__table__).values(
-                user_id=self.user_id, entity=entity.name, record_id=record_id,
-                fields=",".join(f.name for f in chosen), reason=reason.strip()[:2000],
-                created_at=audit.stamp(moment), expires_at=audit.stamp(expires),
-            )
-        )  # fmt: skip
-        audit.append(
-            "reveal", self.actor(), entity=entity.name, record_id=record_id, fields=[f.name for f in chosen],
-            reason=reason.strip()[:2000], detail={"minutes": minutes},
-        )  # fmt: skip
-        db.session.commit()
-        return {"values": {f.name: record.get(f.name) for f in chosen}, "expires_at": expires}
 
     _batch = False  # inside a multi-record operation: its writes commit together at its end
 
