@@ -471,3 +471,24 @@ def test_a_departing_managers_book_is_handed_over_in_one_go(demo):
         entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "hand_over")).scalar_one()
         assert entry.username == "branch_demo"
         db.session.remove()
+
+
+def test_forms_offer_no_choices_from_entities_the_role_cannot_read(demo):
+    """A reference to an entity the role may not read keeps its value and lists nothing else."""
+    app, _ = demo
+    from scrm.data.records import RecordService
+    from scrm.runtime import snapshot
+    from scrm.web.forms import LayoutBuilder
+
+    class User:
+        id, username, roles = 1, "designer_demo", ("designer",)
+
+    with app.test_request_context():
+        svc = RecordService.for_user(snapshot(), User())
+        entity = snapshot().entity("customer")
+        field = entity.field("primary_manager")
+        builder = LayoutBuilder(svc, entity, "edit", {"primary_manager": 3, "_titles": {"primary_manager": "某经理"}})
+        svc.permissions._grants["employee"] = svc.permissions.grant("trade")  # as a role without employee read
+        assert not svc.permissions.can("employee", "read")
+        widget, choices, _extra = builder.ref_widget(field, 3)
+        assert widget == "select" and [(c.value, c.label) for c in choices] == [("3", "某经理")]

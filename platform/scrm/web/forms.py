@@ -269,6 +269,9 @@ class LayoutBuilder:
         target = self.svc.snapshot.entity(f.target)
         if target is None:
             return "text", [], {}
+        if not self.svc.permissions.can(target, "read"):  # keeps its value; offers nothing else
+            title = self.record.get("_titles", {}).get(f.name) or (f"#{value}" if value is not None else "")
+            return "select", [Choice(str(value), title, True)] if value is not None else [], {}
         options = self.svc.lookup(f.target, limit=MAX_SELECT + 1)
         if len(options) <= MAX_SELECT:
             choices = [Choice(str(i), t, i == value) for i, t in options]
