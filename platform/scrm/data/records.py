@@ -89,18 +89,21 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             if key in LOCK_KEYS or key in SYSTEM_COLUMNS or key.startswith("_"):
                 continue
             f = entity.field(key)
+            access = self.permissions.field(entity, f) if f is not None and not self.permissions.system else None
+            if (
+                access is not None
+                and current is not None
+                and access.view == "masked"
+                and value == mask(f.get("mask"), current.get(f.name))
+            ):
+                continue  # the masked value the user was shown, sent back: unchanged
             if f is not None and (f.computed or (f.readonly and not self.system)):
+                if access is not None and access.view != "plain" and not (current is None and value is None):
+                    raise self.permissions.forbid_field(entity, f)  # comparing would confirm a guess
                 if not self._same(f, value, current):
                     details.append(Detail(key, _("This field is read-only.")))
                 continue
-            if f is not None and not self.permissions.system:
-                access = self.permissions.field(entity, f)
-                if (
-                    current is not None
-                    and access.view == "masked"
-                    and value == mask(f.get("mask"), current.get(f.name))
-                ):
-                    continue  # the masked value the user was shown, sent back: unchanged
+            if access is not None:
                 if not access.write:
                     # a plain value sent back unchanged is fine; for masked and hidden ones the
                     # answer would tell whether a guess was right, so anything but nothing fails
