@@ -48,10 +48,12 @@ check: install
 bench: dev-install
 	$(BIN)/python bench/list_page.py --customers 100000
 	$(BIN)/python bench/conditions.py --customers 200000 --trades 2000000
+	$(BIN)/python bench/export.py --customers 100000 --rows 10000
 
 bench-quick: dev-install
 	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
 	$(BIN)/python bench/conditions.py --customers 5000 --trades 50000 --rounds 5
+	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
 
 ## browser-deps: Debian's chromium for the browser tests (needs root; CI calls it)
 browser-deps:

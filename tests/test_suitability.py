@@ -220,3 +220,40 @@ def test_scrm_derive_record_runs_before_the_rules_everywhere(svc, shelf, custome
     assert "match_result" in problems  # staff may not present a mismatch: judged on the derived result
     record = recommend(svc, customer, shelf["R1"], initiated="customer")
     assert record["match_result"] == "match"
+
+
+def test_a_mismatched_order_needs_a_compliance_officers_approval(svc, shelf, customers):
+    customer = customers.make("C2")
+    org = svc.list("org_unit", limit=1).items[0]["id"]
+    seller = svc.create(
+        "employee", {"employee_no": "E901", "name": "客户经理", "org_unit": org, "role": "account_manager"}
+    )
+    draft = sale(svc, customer, shelf["R4"], 3, assessment=assess(svc, customer, shelf["officer"], "C2"))
+    insisted = {"customer_insists_at": "2026-11-20T03:00:00Z", "special_warning_doc": "warning-2026-0002.pdf",
+                "disclosure_ack_at": "2026-11-20T03:05:00Z", "e_signature": "esign://sale/3"}  # fmt: skip
+    with pytest.raises(ValidationFailed) as exc:
+        svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted}, draft["version"])
+    assert "compliance_approved_by" in exc.value.by_path()
+    not_compliance = {"compliance_approved_by": seller["id"], "compliance_approved_at": "2026-11-20T04:00:00Z"}
+    with pytest.raises(ValidationFailed) as exc:
+        svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted, **not_compliance},
+                   draft["version"])  # fmt: skip
+    assert "compliance_approved_by" in exc.value.by_path()
+    approved = {"compliance_approved_by": shelf["officer"], "compliance_approved_at": "2026-11-20T04:00:00Z",
+                "compliance_opinion": "客户主动申购，已签署特别风险警示书"}  # fmt: skip
+    done = svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted, **approved},
+                      draft["version"])  # fmt: skip
+    assert done["status"] == "order_submitted" and done["compliance_approved_by"] == shelf["officer"]
+
+
+@pytest.mark.parametrize("role", ["account_manager", "team_lead", "branch_manager"])
+def test_only_the_compliance_role_records_the_compliance_approval(svc, shelf, role):
+    from scrm.security.permissions import Permissions
+
+    permissions = Permissions(svc.snapshot, (role,))
+    entity = svc.entity("product_sale")
+    for name in ("compliance_approved_by", "compliance_approved_at", "compliance_opinion"):
+        access = permissions.field(entity, entity.field(name))
+        assert access.view == "plain" and not access.write
+    officer = Permissions(svc.snapshot, ("compliance_officer",))
+    assert officer.field(entity, entity.field("compliance_approved_by")).write

@@ -186,6 +186,33 @@ def export_definitions(ctx, folder):
     click.echo(f"wrote {len(written)} files to {folder}")
 
 
+@cli.command("export-data")
+@click.argument("entity")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--filter", "condition", help="Only the records matching this condition (JSON).")
+@click.option("--fields", help="Comma-separated field names (default: every field).")
+@click.option("--purpose", default="operator export (scrm export-data)", show_default=True,
+              help="Why; logged in the audit chain.")  # fmt: skip
+@click.pass_context
+def export_data(ctx, entity, path, condition, fields, purpose):
+    """Write ENTITY's records to PATH as CSV (UTF-8), stamped and logged; PATH must not exist."""
+    from .data.exporting import export_to_file
+    from .db import write_intent
+    from .runtime import snapshot
+
+    try:
+        filter_ = json.loads(condition) if condition else None
+    except ValueError:
+        raise click.BadParameter("not valid JSON", param_hint="--filter") from None
+    names = [n.strip() for n in fields.split(",") if n.strip()] if fields else None
+    with app_context(ctx), write_intent():
+        try:
+            count = export_to_file(snapshot(), entity, path, filter=filter_, fields=names, purpose=purpose)
+        except FileExistsError:
+            raise click.ClickException(f"{path} exists; choose a new file") from None
+    click.echo(f"wrote {count:,} {entity} records to {path}")
+
+
 @cli.command()
 @click.option("--plan", is_flag=True, help="Only show what would change, with the SQL.")
 @click.pass_context

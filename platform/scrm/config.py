@@ -11,6 +11,9 @@
 ``SCRM_AUDIT_HOT_DAYS``    audit entries kept in the database before ``scrm audit archive``
                            moves them to a file; default 180 (the legal minimum for logs)
 ``SCRM_REVEAL_MINUTES``    how long a reveal-with-reason shows a masked value; default 10
+``SCRM_EXPORT_MAX_ROWS``   the most rows one export may hold, approved or not; default 100000
+``SCRM_EXPORT_HOURS``      how long an exported file can be downloaded; default 72
+``SCRM_EXPORT_DOWNLOADS``  how many times an exported file can be downloaded; default 3
 =========================  =====================================================
 """
 
@@ -39,7 +42,13 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
     except (ZoneInfoNotFoundError, ValueError):
         raise BadRequest(f"SCRM_TIMEZONE={tz!r} is not a known time zone") from None
     numbers = {}
-    for key, default, low, high in (("SCRM_AUDIT_HOT_DAYS", 180, 1, 36_500), ("SCRM_REVEAL_MINUTES", 10, 1, 240)):
+    for key, default, low, high in (
+        ("SCRM_AUDIT_HOT_DAYS", 180, 1, 36_500),
+        ("SCRM_REVEAL_MINUTES", 10, 1, 240),
+        ("SCRM_EXPORT_MAX_ROWS", 100_000, 1, 10_000_000),
+        ("SCRM_EXPORT_HOURS", 72, 1, 24 * 90),
+        ("SCRM_EXPORT_DOWNLOADS", 3, 1, 100),
+    ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
             raise BadRequest(f"{key}={raw!r} must be a whole number from {low} to {high}")

@@ -28,6 +28,7 @@ def ensure_system_schema() -> list[str]:
     from alembic.runtime.migration import MigrationContext
 
     from . import data as _data  # noqa: F401
+    from .data import exporting as _exporting  # noqa: F401  (registers scrm_export)
     from .data import history as _history  # noqa: F401  (registers scrm_change)
     from .data.migrate import add_column
     from .security import audit

@@ -112,3 +112,23 @@ def test_phone_layout(browser, live_server, new_page):
     assert page.locator('#sidebar a[href="/e/employee"]').is_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400  # no horizontal scrolling of the page itself (tables scroll inside their card)
+
+
+def test_export_what_the_filtered_list_shows(browser, live_server, new_page):
+    page = new_page(browser, live_server)
+    page.goto(f"{live_server}/e/customer")
+    page.select_option("#flt-asset_tier", "hnw")
+    expect(page.locator("#list-rows tr")).to_have_count(1)
+    export = page.locator("a[href^='/e/customer/export']")
+    expect(export).to_have_attribute("href", re.compile("f_asset_tier=hnw"))  # the swapped results carry the filter
+    export.click()
+    page.wait_for_url(re.compile(r"/e/customer/export\?"))
+    assert "1" in page.inner_text("#export-form p")
+    page.fill("#exp-purpose", "高净值客户年末关怀")
+    page.click("#export-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/exports/\d+$"))
+    with page.expect_download() as download:
+        page.click("text=CSV")
+    content = open(download.value.path(), encoding="utf-8-sig").read()
+    assert "王芳" in content and "刘强" not in content and content.startswith("# ")
+    assert page.scrm_errors == []

@@ -33,7 +33,8 @@ SALE_FIELDS = ["sale_no", "customer", "account", "product", "recommendation", "i
                "amount", "customer_level_at_sale", "product_level_at_sale", "assessment", "match_result",
                "mismatch_dims", "blocked_reason", "qualified_investor_checked", "disclosure_ack_at",
                "special_warning_doc", "customer_insists_at", "recording", "e_signature", "supervisor_review_by",
-               "supervisor_review_at", "paid_at", "cooling_off_until", "revisit", "status", "cancel_reason"]  # fmt: skip
+               "supervisor_review_at", "compliance_approved_by", "compliance_approved_at", "compliance_opinion",
+               "paid_at", "cooling_off_until", "revisit", "status", "cancel_reason"]  # fmt: skip
 VISIT_FIELDS = ["visit_no", "customer", "type", "account", "sale", "due_at", "assignee", "attempts", "script",
                 "answers", "result", "completed_at"]  # fmt: skip
 FUND_TYPES = {"public_fund_money", "public_fund_bond", "public_fund_mixed", "public_fund_equity", "public_fund_index",
@@ -352,6 +353,10 @@ class SuitabilityGenerator:
                            supervisor_review_at=when + timedelta(hours=2))  # fmt: skip
                 if row["supervisor_review_by"] == p.manager:
                     row["supervisor_review_by"] = self.staff.by_role["branch_manager"][0]
+            officers = self.staff.by_role["compliance_officer"]
+            row.update(compliance_approved_by=officers[p.id % len(officers)],
+                       compliance_approved_at=when + timedelta(hours=3),
+                       compliance_opinion="客户主动申购，已签署特别风险警示书，同意")  # fmt: skip
         state = rng.choices(("confirmed", "paid", "order_submitted", "disclosure", "cancelled"), (70, 5, 8, 10, 7))[0]
         if state == "cancelled":
             row.update(

@@ -20,6 +20,10 @@ read      plain   —       no                     plain
 write     plain   —       as the entity allows   plain
 ========  ======  ======  =====================  ======
 
+A role's ``exports`` sets how many rows its holders may export without an approval
+(``rows``; none said: every export needs one) and whether they approve other users' exports
+(``approve``). An export that also carries C2-sensitive data in full always needs an approval.
+
 A field a role does not mention follows ``"*"`` when given; otherwise it shows plain, except
 the personal data the domain reference calls C2-sensitive (fields masked as ID numbers, phone
 numbers, e-mail and postal addresses, bank cards, account numbers, and free text that may
@@ -128,6 +132,22 @@ class EntityGrant:
         return spec
 
 
+@dataclass(frozen=True)
+class ExportPolicy:
+    """How a user's roles let them export: rows without an approval (None: any number) and
+    whether they approve other users' exports."""
+
+    rows: int | None = 0
+    approve: bool = False
+
+    def merge(self, other: ExportPolicy) -> ExportPolicy:
+        rows = None if self.rows is None or other.rows is None else max(self.rows, other.rows)
+        return ExportPolicy(rows, self.approve or other.approve)
+
+
+UNLIMITED_EXPORTS = ExportPolicy(None, True)
+
+
 NO_GRANT = EntityGrant("", frozenset(), "own", {"*": HIDDEN})
 
 
@@ -214,6 +234,24 @@ class Permissions:
                 ),
                 code="forbidden_action",
             )
+
+    def exports(self) -> ExportPolicy:
+        """The export limits of the user's roles, the most generous of them."""
+        if self.system:
+            return UNLIMITED_EXPORTS
+        return self.snapshot.cached(("exports", self.roles), self._compile_exports)
+
+    def _compile_exports(self) -> ExportPolicy:
+        combined = ExportPolicy()
+        for role in self.roles:
+            doc = self.snapshot.documents.get(("role", role))
+            if doc is None:
+                continue
+            if doc.get("name") == ADMIN_ROLE or doc.get("admin"):
+                return UNLIMITED_EXPORTS
+            spec = doc.get("exports") or {}
+            combined = combined.merge(ExportPolicy(spec.get("rows", 0), bool(spec.get("approve"))))
+        return combined
 
     def scope(self, entity: EntityDef | str) -> str:
         name = entity if isinstance(entity, str) else entity.name

@@ -23,7 +23,7 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    from . import api, api_definitions, auth_views, errors, health, openapi, pages
+    from . import api, api_definitions, auth_views, errors, exports, health, openapi, pages
 
     htmx.init_app(app)
     csrf.init_app(app)
@@ -32,8 +32,9 @@ def init_app(app: Flask) -> None:
     app.before_request(protect_from_csrf)
     app.after_request(security_headers)
     app.after_request(write_audit)
-    for module in (auth_views, pages, api, api_definitions, openapi, health):
+    for module in (auth_views, pages, api, api_definitions, openapi, health, exports):
         app.register_blueprint(module.bp)
+    app.register_blueprint(exports.api_bp)
     csrf.exempt(api.issue_token)
 
 
@@ -79,7 +80,7 @@ def security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith(("/api/", "/e/")) or request.endpoint in ("auth.login",):
+    if request.path.startswith(("/api/", "/e/", "/exports")) or request.endpoint in ("auth.login",):
         response.headers.setdefault("Cache-Control", "no-store")
     response.vary.add("HX-Request")
     return response

@@ -85,6 +85,7 @@ class ListPage:
     error: str | None = None
     clear_url: str = ""
     search_hint: str = ""
+    export_url: str | None = None
 
 
 @dataclass

@@ -330,4 +330,14 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
         error,
         base,
         hints,
+        export_link(svc, entity),
     )
+
+
+def export_link(svc: RecordService, entity: EntityDef) -> str | None:
+    """The export page for what the list shows now (its filters and search), when the role may export."""
+    if not svc.permissions.can(entity, "export"):
+        return None
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("after", "sort")]
+    url = url_for("exports.new_export", entity=entity.name)
+    return f"{url}?{urlencode(args)}" if args else url
