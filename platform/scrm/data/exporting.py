@@ -39,7 +39,6 @@ from ..security.masking import mask
 from ..security.permissions import SENSITIVE_MASKS
 from .records import RecordService
 
-STATUSES = ("submitted", "approved", "rejected", "generated", "expired")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
 ZERO_WIDTH = {"0": "\u200b", "1": "\u200c"}
 PURPOSE_MIN = 4
