@@ -55,9 +55,9 @@ bench-quick: dev-install
 	$(BIN)/python bench/conditions.py --customers 5000 --trades 50000 --rounds 5
 	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
 
-## browser-deps: Debian's chromium for the browser tests (needs root; CI calls it)
+## browser-deps: Debian's chromium and a Chinese font for the browser tests (needs root; CI calls it)
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+	@(command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q .) || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache bench/data

@@ -34,6 +34,7 @@ PACKAGES = {
         "package/font/fonts/bootstrap-icons.woff": "bootstrap-icons/fonts/bootstrap-icons.woff",
         "package/LICENSE": "bootstrap-icons/LICENSE",
     },
+    "echarts@6.1.0": {"package/dist/echarts.min.js": "echarts/echarts.min.js", "package/LICENSE": "echarts/LICENSE"},
 }
 
 

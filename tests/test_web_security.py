@@ -26,7 +26,7 @@ def test_script_in_every_text_field_renders_escaped(client, api, seed, payload):
         client.get("/e/customer", query_string={"cols": "name,address,employer"}),
         client.get(f"/e/customer/{cid}"),
         client.get(f"/e/customer/{cid}/edit"),
-        client.get("/e/customer/lookup", query_string={"q": payload[:5]}),
+        client.post("/e/interaction/choices/customer", data={"_label_customer": payload[:5]}),
         client.get(f"/e/employee/{seed['emp1']}"),  # the customer in a related list
         client.get("/e/customer", query_string={"q": payload}),  # the search box repeats it
     ]
@@ -120,7 +120,7 @@ def test_sql_in_filters_sorts_and_searches_is_inert(api, client, seed, payload):
         == 400
     )
     assert client.get("/e/customer", query_string={"q": payload, "sort": payload}).status_code == 200
-    assert client.get("/e/customer/lookup", query_string={"q": payload}).status_code == 200
+    assert client.post("/e/interaction/choices/customer", data={"_label_customer": payload}).status_code == 200
     assert len(api.get("/api/v1/records/customer", query_string={"limit": 200}).json["items"]) == before
 
 

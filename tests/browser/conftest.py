@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -77,3 +78,20 @@ def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", pas
 @pytest.fixture
 def new_page():
     return _new_page
+
+
+ARTEFACTS = Path(os.environ.get("SCRM_ARTEFACTS", Path(__file__).resolve().parents[2] / "build" / "artefacts"))
+
+
+@pytest.fixture
+def screenshot(request):
+    """Save a full-page screenshot as a test artefact (build/artefacts/, or $SCRM_ARTEFACTS)."""
+
+    def take(page, name: str) -> Path:
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTEFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000
+        return path
+
+    return take

@@ -87,6 +87,7 @@ def test_forms_and_links_work_without_javascript(browser, live_server, new_page)
     page.fill("#f-code", "SH09")
     page.fill("#f-name", "无脚本营业部")
     page.select_option("#f-unit_type", "branch")
+    page.fill("#f-parent", "总部")  # the type-ahead without JavaScript: the one unit of that name
     page.click("form.scrm-form button[type=submit]")
     page.wait_for_url(re.compile(r"/e/org_unit/\d+$"))
     assert "无脚本营业部" in page.content()

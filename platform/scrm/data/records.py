@@ -32,7 +32,7 @@ from .history import record_changes
 from .hooks import HookMixin
 from .reading import MAX_LIMIT, TITLE_PREFIX, Page, RecordReader
 from .reveal import RevealMixin
-from .rules import RulesMixin
+from .rules import FormOutcome, RulesMixin
 from .sealed import history_value, stored_columns
 from .tables import EntityTables
 from .validation import schema_for
@@ -143,6 +143,17 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                     changed.add(f.name)
                 merged[f.name] = value
 
+    def _settle(self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None) -> FormOutcome:
+        """Derived and stored computed values, then the form's rules on the result (which may
+        drop submitted values; the derived ones are then worked out again)."""
+        self._derive(entity, merged, current)
+        self._compute_stored(entity, merged)
+        form = self._apply_form_rules(entity, merged, cleaned, current)
+        if form.dropped:
+            self._derive(entity, merged, current)
+            self._compute_stored(entity, merged)
+        return form
+
     def _exists(self, entity_name: str | None, record_id: int) -> bool:
         """The record exists and the user may see it: a reference to a record outside the user's
         scope is refused exactly like one to a record that does not exist."""
@@ -172,12 +183,12 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         try:
             cleaned = self.validate(entity, data, partial=current is not None, current=current)
             merged = {**(current or {**self.defaults(entity)}), **cleaned}
-            self._derive(entity, merged, current)
+            form = self._settle(entity, merged, cleaned, current)
             changed = {
                 k for k in merged if entity.field(k) is not None and (current is None or current.get(k) != merged[k])
             }
             self._compute_stored(entity, merged, changed)
-            self._check_rules(entity, merged, changed, record_id, current)
+            self._check_rules(entity, merged, changed, record_id, current, form)
         except ValidationFailed as exc:
             return exc.by_path()
         return {}
@@ -200,9 +211,8 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             for f in self.multi_fields(entity):
                 merged.setdefault(f.name, [])
             self._claim(entity, merged)
-            self._derive(entity, merged, None)
-            self._compute_stored(entity, merged)
-            self._check_rules(entity, merged, set(merged), None)
+            form = self._settle(entity, merged, cleaned, None)
+            self._check_rules(entity, merged, set(merged), None, None, form)
             record_id = self._insert(entity, merged)
             self._require_in_scope(entity, record_id)
             audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
@@ -370,10 +380,10 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                 raise self._conflict(entity, current)
             cleaned = self.validate(entity, data, partial=True, current=current)
             merged = {**current, **cleaned}
-            self._derive(entity, merged, current)
+            form = self._settle(entity, merged, cleaned, current)
             changed = {k for k in merged if entity.field(k) is not None and current.get(k) != merged[k]}
             self._compute_stored(entity, merged, changed)
-            self._check_rules(entity, merged, changed, record_id, current)
+            self._check_rules(entity, merged, changed, record_id, current, form)
             if changed:
                 self._write_update(entity, current, merged, changed, version)
                 self._require_in_scope(entity, record_id)

@@ -3,6 +3,7 @@ conditional), references, check constraints, and the problems plugins add."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,19 +14,59 @@ from ..errors import Detail, ValidationFailed
 from ..i18n import _, text
 from ..meta.model import EntityDef, FieldDef
 from .evaluation import prepared
+from .form_rules import form_rules
 from .reading import RecordReader
 from .sealed import equals
 from .tables import EntityTables
 
 
+@dataclass(frozen=True)
+class FormOutcome:
+    """What the form's rules decided on a save: hidden fields (not required), fields a rule
+    requires, and the submitted values that were dropped."""
+
+    hidden: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset()
+    dropped: frozenset[str] = frozenset()
+
+
 class RulesMixin:
+    def _apply_form_rules(self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None) -> FormOutcome:
+        """The form's rules on a save, as the form page applies them: values sent for hidden or
+        disabled fields are dropped (the stored or default value stays), fields a ``require`` rule
+        makes required must have a value when visible. Feeds and the system are not bound by a
+        form's presentation."""
+        rules = form_rules(self.snapshot, entity)
+        if not rules or self.system or self.permissions.system:
+            return FormOutcome()
+        states = rules.field_states(merged, self.environment(old=current))
+        base = current if current is not None else self.defaults(entity)
+        hidden = {name for name, s in states.items() if not s.visible}
+        dropped = {name for name, s in states.items() if (not s.visible or not s.enabled) and name in cleaned}
+        for name in dropped:
+            del cleaned[name]
+            if name in base:
+                merged[name] = base[name]
+            else:
+                merged.pop(name, None)
+        required = {name for name, s in states.items() if s.visible and s.required}
+        return FormOutcome(frozenset(hidden), frozenset(required), frozenset(dropped))
+
     def _check_rules(
-        self, entity: EntityDef, merged: dict, changed: set[str], record_id: int | None, current: dict | None = None
+        self,
+        entity: EntityDef,
+        merged: dict,
+        changed: set[str],
+        record_id: int | None,
+        current: dict | None = None,
+        form: FormOutcome | None = None,
     ) -> None:
         et = self.tables(entity)
+        form = form or FormOutcome()
         details: list[Detail] = []
         for f in entity.active_fields:
-            if f.required and not (f.readonly and not self.system) and merged.get(f.name) in (None, [], ""):
+            needed = (f.required and not (f.readonly and not self.system)) or f.name in form.required
+            if needed and f.name not in form.hidden and merged.get(f.name) in (None, [], ""):
                 details.append(Detail(f.name, _("This field is required.")))
         for f in self.stored_fields(entity):
             value = merged.get(f.name)

@@ -269,6 +269,7 @@ class CustomerGenerator:
             if professional
             else "ordinary",
             "professional_valid_until": today + timedelta(days=rng.randint(-30, 700)) if professional else None,
+            "professional_cert_no": f"ZY{opened.year}{n:07d}" if professional else None,
             "risk_level": risk,
             "is_lowest_category": lowest,
             "risk_assessed_at": None,  # filled from the latest assessment by the suitability generator

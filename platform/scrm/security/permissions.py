@@ -273,6 +273,13 @@ class Permissions:
     def readable(self, entity: EntityDef, f: FieldDef) -> bool:
         return self.field(entity, f).readable
 
+    def forbid_read(self, entity: EntityDef, f: FieldDef) -> Forbidden:
+        return Forbidden(
+            _("You may not read {field} in full.").format(field=text(f.label) or f.name),
+            [Detail(f.name, _("You do not have read access to this field."), "forbidden_field")],
+            "forbidden_field",
+        )
+
     def forbid_field(self, entity: EntityDef, f: FieldDef) -> Forbidden:
         return Forbidden(
             _("You may not change {field}.").format(field=text(f.label) or f.name),

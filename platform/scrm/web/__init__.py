@@ -23,7 +23,7 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    from . import api, api_definitions, auth_views, errors, exports, health, openapi, pages
+    from . import api, api_definitions, auth_views, errors, exports, health, openapi, overview, pages
 
     htmx.init_app(app)
     csrf.init_app(app)
@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
     app.before_request(protect_from_csrf)
     app.after_request(security_headers)
     app.after_request(write_audit)
-    for module in (auth_views, pages, api, api_definitions, openapi, health, exports):
+    for module in (auth_views, pages, overview, api, api_definitions, openapi, health, exports):
         app.register_blueprint(module.bp)
     app.register_blueprint(exports.api_bp)
     csrf.exempt(api.issue_token)

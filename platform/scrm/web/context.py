@@ -129,6 +129,10 @@ class LayoutNode:
     style: str = "info"
     related: RelatedList | None = None
     colspan: int = 1
+    rule_key: str = ""  # set on nodes with rules: the page's region for them
+    hidden: bool = False
+    signature: str = ""
+    wrapper: str = ""  # the CSS class of the element holding the node (a grid column in a section)
 
 
 @dataclass
@@ -181,3 +185,4 @@ class DetailPage:
     created: str
     updated: str
     reveal_url: str | None = None
+    overview_url: str | None = None

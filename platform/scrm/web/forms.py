@@ -11,6 +11,7 @@ from flask import url_for
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from ..data.form_rules import OPEN, NodeState, form_rules, node_key
 from ..data.records import RecordService
 from ..errors import BadRequest
 from ..fields import ConversionError
@@ -130,6 +131,8 @@ def parse_submission(
                 raw = raw[0]
         else:
             raw = submitted[-1]
+        if f.type == "ref" and raw == "" and data.get(f"_label_{f.name}", "").strip():
+            raw = typed_reference(svc, f, data[f"_label_{f.name}"])
         if current is not None and f.name in current and _unchanged(ftype, f, raw, current[f.name]):
             continue
         try:
@@ -139,11 +142,85 @@ def parse_submission(
     return values, errors
 
 
+def typed_reference(svc: RecordService, f: FieldDef, typed: str) -> str:
+    """A type-ahead's text without a chosen id (no JavaScript, or typed and not picked): an id
+    as such, else the one record whose title is exactly that text (or the only match). Text that
+    names no single record is sent on as it is, to be refused at the field."""
+    typed = typed.strip()[:100]
+    if typed.split(" ")[0].isdigit():
+        return typed
+    target = svc.snapshot.entity(f.target or "")
+    if target is None or not svc.permissions.can(target, "read"):
+        return typed
+    found = svc.lookup(target.name, typed, limit=5)
+    exact = [i for i, title in found if title == typed]
+    if len(exact) == 1 or len(found) == 1:
+        return str(exact[0] if exact else found[0][0])
+    return typed
+
+
 def _unchanged(ftype, f: FieldDef, raw, value) -> bool:
     shown = ftype.format_input(value, f)
     if isinstance(raw, list):
         return [str(v) for v in (value or [])] == raw or ", ".join(raw) == shown
     return raw == shown
+
+
+def form_state(
+    svc: RecordService, entity: EntityDef, form: FormDef | None, mode: str, data: MultiDict, record: dict
+) -> dict:
+    """The record as the unsaved form has it: the stored (or default) values with what the user
+    typed on top; text that does not convert yet leaves the field as it was."""
+    values, _errors = parse_submission(svc, entity, form, mode, data)
+    return {**record, **values}
+
+
+def rule_states(svc: RecordService, entity: EntityDef, form: FormDef | None, record: dict) -> dict[str, NodeState]:
+    """Each rule-bearing layout node's own state for ``record`` (empty without rules)."""
+    rules = form_rules(svc.snapshot, entity, form) if form is not None else None
+    return rules.evaluate(record, svc.environment()) if rules else {}
+
+
+def changed_regions(
+    layout: dict, states: dict[str, NodeState], posted: dict[str, str]
+) -> list[tuple[dict, tuple[int, ...], NodeState, dict | None]]:
+    """The rule-bearing nodes whose state differs from what the page shows (``posted``: key →
+    signature), as (node, path, parent state, containing node); a region inside another one
+    that changes comes along with it."""
+    out = []
+
+    def visit(node: dict, path: tuple[int, ...], parent: NodeState, container: dict | None) -> None:
+        key = node_key(node, path)
+        state = parent
+        if key in states:
+            state = states[key].within(parent)
+            if posted.get(key) != state.signature:
+                out.append((node, path, parent, container))
+                return
+        for i, child in enumerate(node.get("items", [])):
+            visit(child, (*path, i), state, node)
+
+    visit(layout, (), OPEN, None)
+    return out
+
+
+def field_placement(layout: dict, name: str, mode: str, states: dict[str, NodeState]):
+    """Where the form places field ``name`` for ``mode``: (node, path, parent state), or None."""
+
+    def visit(node: dict, path: tuple[int, ...], parent: NodeState):
+        key = node_key(node, path)
+        state = states[key].within(parent) if key in states else parent
+        if node.get("type") == "field":
+            if node.get("field") == name and mode in node.get("modes", ["create", "edit", "view"]):
+                return node, path, parent
+            return None
+        for i, child in enumerate(node.get("items", [])):
+            found = visit(child, (*path, i), state)
+            if found:
+                return found
+        return None
+
+    return visit(layout, (), OPEN)
 
 
 class LayoutBuilder:
@@ -155,6 +232,7 @@ class LayoutBuilder:
         record: dict | None,
         raw: MultiDict | None = None,
         errors: dict[str, list[str]] | None = None,
+        states: dict[str, NodeState] | None = None,
     ):
         self.svc = svc
         self.entity = entity
@@ -162,11 +240,32 @@ class LayoutBuilder:
         self.record = record or {}
         self.raw = raw
         self.errors = errors or {}
+        self.states = states or {}
 
     def build(self, layout: dict) -> LayoutNode:
         return self.node(layout)
 
-    def node(self, node: dict) -> LayoutNode | None:
+    def node(
+        self, node: dict, path: tuple[int, ...] = (), parent: NodeState = OPEN, container: dict | None = None
+    ) -> LayoutNode | None:
+        """A layout node as the page shows it. A node whose rules hide it is left out of a record
+        page; in a form it is kept, hidden, so that it can appear when the rules say so."""
+        key = node_key(node, path)
+        state = self.states[key].within(parent) if key in self.states else parent
+        if self.mode == "view" and not state.visible:
+            return None
+        built = self._node(node, path, state)
+        if built is None:
+            return None
+        if container is not None and container.get("type") == "section":  # a grid: each child is a column
+            columns = container.get("columns", 2)
+            span = min(node.get("colspan", 1), columns) if node.get("type") == "field" else 0
+            built.wrapper = "col" + (f" scrm-span-{span}" if span > 1 else "" if span else " scrm-span-full")
+        if key in self.states and self.mode != "view":
+            built.rule_key, built.hidden, built.signature = key, not state.visible, state.signature
+        return built
+
+    def _node(self, node: dict, path: tuple[int, ...], state: NodeState) -> LayoutNode | None:
         kind = node.get("type")
         if kind == "field":
             f = self.entity.field(node["field"])
@@ -174,7 +273,7 @@ class LayoutBuilder:
                 return None
             if not self.svc.permissions.visible(self.entity, f):
                 return None
-            view = self.field_view(f, node)
+            view = self.field_view(f, node, state)
             return LayoutNode("field", field=view, colspan=node.get("colspan", 1))
         if kind == "note":
             return LayoutNode("note", id=node.get("id", ""), text=text(node["text"]), style=node.get("style", "info"))
@@ -183,7 +282,8 @@ class LayoutBuilder:
                 return None
             related = self.related(node)
             return LayoutNode("related_list", related=related) if related else None
-        children = [c for c in (self.node(child) for child in node.get("items", [])) if c is not None]
+        items = enumerate(node.get("items", []))
+        children = [c for c in (self.node(child, (*path, i), state, node) for i, child in items) if c is not None]
         if not children:
             return None
         return LayoutNode(
@@ -194,11 +294,11 @@ class LayoutBuilder:
             columns=node.get("columns", 1 if kind == "tab" else 2),
         )
 
-    def field_view(self, f: FieldDef, node: dict) -> FieldView:
+    def field_view(self, f: FieldDef, node: dict, state: NodeState = OPEN) -> FieldView:
         ftype = self.svc.field_types[f.type]
         widget = node.get("widget") or ftype.widgets[0]
         access = self.svc.permissions.field(self.entity, f)
-        readonly = self.mode == "view" or not editable(f, node) or not access.write
+        readonly = self.mode == "view" or not editable(f, node) or not access.write or not state.enabled
         value = self.record.get(f.name)
         masked = access.view == "masked" and self.mode == "edit" and not readonly
         placeholder = text(node.get("placeholder") or f.get("placeholder"))
@@ -213,7 +313,7 @@ class LayoutBuilder:
         choices: list[Choice] = []
         extra: dict = {}
         if f.type == "ref" and not readonly:
-            widget, choices, extra = self.ref_widget(f, value)
+            widget, choices, extra = self.ref_widget(f, value, node)
         elif f.type in ("enum", "multi_enum") or (f.type == "tags" and f.options):
             current = set(value or []) if ftype.multi else {value}
             if self.raw is not None and f.name in self.raw:
@@ -246,7 +346,7 @@ class LayoutBuilder:
             value=shown,
             display=display,
             choices=choices,
-            required=f.required and not readonly and not masked,
+            required=(f.required or state.required) and state.visible and not readonly and not masked,
             readonly=readonly,
             help=text(node.get("help") or f.get("help"))
             or (_("Leave empty to keep the current value.") if masked else ""),
@@ -265,26 +365,36 @@ class LayoutBuilder:
             )
         return self.svc.field_types[f.type].display(value, f)
 
-    def ref_widget(self, f: FieldDef, value) -> tuple[str, list[Choice], dict]:
+    def ref_widget(self, f: FieldDef, value, node: dict | None = None) -> tuple[str, list[Choice], dict]:
         target = self.svc.snapshot.entity(f.target)
         if target is None:
             return "text", [], {}
         if not self.svc.permissions.can(target, "read"):  # keeps its value; offers nothing else
             title = self.record.get("_titles", {}).get(f.name) or (f"#{value}" if value is not None else "")
             return "select", [Choice(str(value), title, True)] if value is not None else [], {}
+        if (node or {}).get("widget") == "lookup" or (node or {}).get("lookup"):
+            return self.combobox(f, value)
         options = self.svc.lookup(f.target, limit=MAX_SELECT + 1)
         if len(options) <= MAX_SELECT:
             choices = [Choice(str(i), t, i == value) for i, t in options]
             if value is not None and not any(c.selected for c in choices):
                 choices.insert(0, Choice(str(value), self.record.get("_titles", {}).get(f.name) or f"#{value}", True))
             return "select", choices, {}
-        title = self.record.get("_titles", {}).get(f.name)
+        return self.combobox(f, value)
+
+    def combobox(self, f: FieldDef, value) -> tuple[str, list[Choice], dict]:
+        """A type-ahead: the id in a hidden input, the title in a search box whose choices come
+        from the server as the user types (filtered by the form's ``lookup.filter``)."""
+        title = self.record.get("_titles", {}).get(f.name) or (f"#{value}" if value is not None else "")
+        if self.raw is not None and f.name in self.raw:
+            typed = self.raw.get(f"_label_{f.name}")
+            title = typed if typed is not None else title
         return (
             "lookup",
             [],
             {
-                "lookup_url": url_for("pages.lookup", entity=f.target),
-                "current": f"{value} · {title}" if value is not None else "",
+                "lookup_url": url_for("pages.choices", entity=self.entity.name, field=f.name),
+                "current": title if value is not None or (self.raw is not None and f.name in self.raw) else "",
             },
         )
 
@@ -342,3 +452,37 @@ class LayoutBuilder:
 def _target_columns(target: EntityDef) -> list[str]:
     names = target.list_spec.get("columns") or [f.name for f in target.active_fields][:5]
     return names[:6]
+
+
+def bind_record(cond, record: dict):
+    """A lookup filter with ``{"record": name}`` replaced by the value the form holds; a leaf
+    whose value is empty is left out (choose the branch first, then its managers)."""
+    if isinstance(cond, list):
+        return [c for c in (bind_record(item, record) for item in cond) if c is not None]
+    if not isinstance(cond, dict):
+        return cond
+    if "record" in cond and len(cond) == 1:
+        value = record.get(cond["record"])
+        return _json_value(value)
+    out = {}
+    for key, item in cond.items():
+        bound = bind_record(item, record)
+        if key == "value" and bound is None and isinstance(item, dict) and "record" in item:
+            return None
+        out[key] = bound
+    for group in ("all", "any"):
+        if group in out and not out[group]:
+            return None
+    if "not" in out and out["not"] is None:
+        return None
+    return out
+
+
+def _json_value(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, list | set | frozenset | tuple):
+        return sorted(_json_value(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

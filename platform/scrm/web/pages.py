@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user
-from markupsafe import escape
+from markupsafe import Markup
 
+from ..data.form_rules import OPEN, node_key
 from ..data.records import RecordService
 from ..db import db
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -18,12 +19,23 @@ from ..runtime import snapshot
 from ..security.access import can_design
 from ..security.users import User
 from .context import DetailPage, FormPage, HistoryEntry, NavGroup, NavItem
-from .forms import LayoutBuilder, layout_of, parse_submission, placed_fields
+from .forms import (
+    LayoutBuilder,
+    bind_record,
+    changed_regions,
+    field_placement,
+    form_state,
+    layout_of,
+    parse_submission,
+    placed_fields,
+    rule_states,
+)
 from .listing import build_list
 from .render import render
 
 bp = Blueprint("pages", __name__)
 MAX_ID = 2**63 - 1
+LOOKUP_LIMIT = 15
 
 
 @bp.before_request
@@ -119,14 +131,67 @@ def list_records(entity: str):
     return render("list", {"page": page}, entity=entity)
 
 
-@bp.get("/e/<entity>/lookup")
-def lookup(entity: str):
-    """``<option>`` elements for a reference type-ahead (``123 · title``)."""
+@bp.post("/e/<entity>/choices/<field>")
+def choices(entity: str, field: str):
+    """The choices of a reference type-ahead as listbox options: what the user may see of the
+    target, matching the typed text and the form's ``lookup.filter`` on the form as it is now."""
     svc = service()
-    entity_or_404(svc, entity)
-    options = svc.lookup(entity, request.args.get("q", "")[:100], limit=20)
-    html = "".join(f'<option value="{i} · {escape(t)}"></option>' for i, t in options)
-    return html
+    definition = entity_or_404(svc, entity)
+    f = definition.field(field)
+    if f is None or f.type != "ref" or svc.snapshot.entity(f.target) is None:
+        raise NotFound(_("Unknown field."))
+    target = svc.snapshot.entity(f.target)
+    form = snapshot().form_for(definition)
+    record_id = form_id()
+    mode = "edit" if record_id else "create"
+    node = next((n for fd, n in placed_fields(definition, form, mode) if fd.name == f.name), {})
+    spec = node.get("lookup") or {}
+    condition = None
+    if spec.get("filter"):
+        record = svc.get(entity, record_id) if record_id else svc.defaults(definition)
+        condition = bind_record(spec["filter"], form_state(svc, definition, form, mode, request.form, record))
+    q = request.form.get(f"_label_{f.name}", "")[:100]
+    options = svc.lookup(f.target, q, limit=LOOKUP_LIMIT + 1, filter=condition)
+    details = lookup_details(svc, target, [i for i, _t in options[:LOOKUP_LIMIT]], spec.get("display") or [])
+    context = {
+        "options": [(i, t, details.get(i, "")) for i, t in options[:LOOKUP_LIMIT]],
+        "more": len(options) > LOOKUP_LIMIT,
+        "dom_id": f"f-{f.name}",
+    }
+    return render("form", context, entity=entity, block="choices")
+
+
+def striptags(html: str) -> str:
+    return Markup(html).striptags()
+
+
+def lookup_details(svc, target: EntityDef, ids: list[int], names: list[str]) -> dict[int, str]:
+    """A second line for each choice: the values of the lookup's ``display`` fields (other than
+    the title), as the user may see them."""
+    title = target.title_field
+    fields = [
+        target.field(n)
+        for n in names
+        if target.field(n) and target.field(n) != title and svc.permissions.readable(target, target.field(n))
+    ]
+    if not ids or not fields:
+        return {}
+    page = svc.list(
+        target.name, filter={"field": "id", "op": "in", "value": ids}, fields=[f.name for f in fields], limit=len(ids)
+    )
+    out = {}
+    for r in page.items:
+        shown = []
+        for f in fields:
+            value = r.get(f.name)
+            if value in (None, "", []):
+                continue
+            if f.type == "ref":
+                shown.append(r.get("_titles", {}).get(f.name) or f"#{value}")
+            else:
+                shown.append(striptags(str(svc.field_types[f.type].display(value, f))))
+        out[r["id"]] = " · ".join(shown)
+    return out
 
 
 @bp.get("/e/<entity>/<int:record_id>")
@@ -135,7 +200,8 @@ def detail(entity: str, record_id: int):
     definition = entity_or_404(svc, entity)
     record = svc.get(entity, check_id(record_id))
     form = snapshot().form_for(definition)
-    layout = LayoutBuilder(svc, definition, "view", record).build(layout_of(definition, form))
+    states = rule_states(svc, definition, form, record)
+    layout = LayoutBuilder(svc, definition, "view", record, states=states).build(layout_of(definition, form))
     page = DetailPage(
         entity=entity,
         title=record_title(definition, record),
@@ -165,6 +231,7 @@ def detail(entity: str, record_id: int):
             )
             else None
         ),
+        overview_url=url_for("overview.customer_360", record_id=record_id) if entity == "customer" else None,
     )
     return render("detail", {"page": page}, entity=entity)
 
@@ -223,7 +290,9 @@ def _short(value) -> str:
 
 def form_page(svc, definition, mode, record, raw=None, errors=None, summary=None, conflict=None) -> FormPage:
     form = snapshot().form_for(definition)
-    layout = LayoutBuilder(svc, definition, mode, record, raw, errors).build(layout_of(definition, form))
+    shown = form_state(svc, definition, form, mode, raw, record) if raw is not None else record
+    states = rule_states(svc, definition, form, shown)
+    layout = LayoutBuilder(svc, definition, mode, record, raw, errors, states).build(layout_of(definition, form))
     if mode == "create":
         action = url_for("pages.create", entity=definition.name)
         cancel = url_for("pages.list_records", entity=definition.name)
@@ -347,42 +416,53 @@ def changed_by_others(svc, definition, record_id, since_version) -> list[str]:
 
 @bp.post("/e/<entity>/validate/<field>")
 def validate_field(entity: str, field: str):
-    """Inline validation of one field on blur (htmx): the same messages as on submit."""
+    """Inline validation of one field on blur or change (htmx), with the same messages as on
+    submit. The whole form comes along: the form's rules are decided on it, and the regions whose
+    state changed (shown, hidden, enabled, required) come back as out-of-band swaps."""
     svc = service()
     definition = entity_or_404(svc, entity)
     f = definition.field(field)
     if f is None:
         raise NotFound(_("Unknown field."))
+    record_id = form_id()
+    mode = "edit" if record_id else "create"
+    record = svc.get(entity, record_id) if record_id else svc.defaults(definition)
+    form = snapshot().form_for(definition)
+    layout = layout_of(definition, form)
+    states = rule_states(svc, definition, form, form_state(svc, definition, form, mode, request.form, record))
+    node, path, parent = field_placement(layout, f.name, mode, states) or ({"type": "field", "field": f.name}, (), OPEN)
+    key = node_key(node, path)
+    state = states[key].within(parent) if key in states else parent
     ftype = svc.field_types[f.type]
     errors: list[str] = []
     try:
         raw = request.form.getlist(f.name) if (ftype.multi or f.type == "bool") else request.form.get(f.name)
         value = ftype.parse_form(raw, f)
-        if f.required and value in (None, [], ""):
+        if (f.required or state.required) and state.visible and value in (None, [], ""):
             errors.append(_("This field is required."))
         elif f.unique and value is not None:
-            other = svc._find_duplicate(svc.tables(definition), [(f, value)], form_id())
+            other = svc._find_duplicate(svc.tables(definition), [(f, value)], record_id)
             if other:
                 errors.append(_("Already used by record #{id}.").format(id=other))
     except ConversionError as exc:
         errors.append(exc.message)
-    form = snapshot().form_for(definition)
-    node = next((n for fd, n in _placed(definition, form) if fd.name == f.name), {"type": "field", "field": f.name})
-    record = {"id": form_id()} if form_id() else {}
-    view = LayoutBuilder(
-        svc, definition, "edit" if record else "create", record, request.form, {f.name: errors}
-    ).field_view(f, node)
-    return render("form", {"field": view}, entity=entity, block="field")
+    builder = LayoutBuilder(svc, definition, mode, record, request.form, {f.name: errors}, states)
+    view = builder.field_view(f, node, state)
+    posted = dict(item.partition(":")[::2] for item in request.form.getlist("_rs"))
+    regions = [
+        built
+        for built in (
+            builder.node(n, p, above, container) for n, p, above, container in changed_regions(layout, states, posted)
+        )
+        if built is not None
+    ]
+    return render("form", {"field": view, "regions": regions}, entity=entity, block="field")
 
 
 def form_id() -> int | None:
     """The record id a form posts back in ``_id`` (ASCII digits within range), if any."""
     raw = request.form.get("_id", "")
     return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 19 else None
-
-
-def _placed(definition, form):
-    return placed_fields(definition, form, "edit") + placed_fields(definition, form, "create")
 
 
 @bp.route("/e/<entity>/<int:record_id>/delete", methods=["GET", "POST"])
