@@ -132,16 +132,13 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         except ConversionError:
             return False
 
-    def _compute_stored(self, entity: EntityDef, merged: dict, changed: set[str] | None = None) -> None:
+    def _compute_stored(self, entity: EntityDef, merged: dict) -> None:
         """Stored computed fields take their value from the record on every write."""
         env = None
         for f in entity.active_fields:
             if f.computed and f.get("stored"):
                 env = env or self.environment()
-                value = stored_value(self.snapshot, entity, f)(merged, env)
-                if changed is not None and merged.get(f.name) != value:
-                    changed.add(f.name)
-                merged[f.name] = value
+                merged[f.name] = stored_value(self.snapshot, entity, f)(merged, env)
 
     def _settle(self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None) -> FormOutcome:
         """Derived and stored computed values, then the form's rules on the result (which may
@@ -187,7 +184,6 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             changed = {
                 k for k in merged if entity.field(k) is not None and (current is None or current.get(k) != merged[k])
             }
-            self._compute_stored(entity, merged, changed)
             self._check_rules(entity, merged, changed, record_id, current, form)
         except ValidationFailed as exc:
             return exc.by_path()
@@ -382,7 +378,6 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             merged = {**current, **cleaned}
             form = self._settle(entity, merged, cleaned, current)
             changed = {k for k in merged if entity.field(k) is not None and current.get(k) != merged[k]}
-            self._compute_stored(entity, merged, changed)
             self._check_rules(entity, merged, changed, record_id, current, form)
             if changed:
                 self._write_update(entity, current, merged, changed, version)
