@@ -66,10 +66,16 @@ PAGE = """<!doctype html>
  name="cols" value="{{ name }}" id="col-{{ name }}"{% if name in shown %} checked{% endif %}><label class="form-check-label small"
  for="col-{{ name }}">{{ label }}</label></div>{% endfor %}</div></div></div></form>
 <div class="card"><div class="table-responsive"><table class="table table-hover align-middle mb-0">
-<thead class="table-light"><tr><th>客户号</th><th>姓名/名称</th><th>资产层级</th><th>风险承受能力</th>
+<div class="d-flex gap-2 mb-2"><div class="dropdown"><button class="btn btn-sm btn-outline-primary dropdown-toggle">视图</button>
+<div class="dropdown-menu">{% for v in views %}<a class="dropdown-item" href="/views/{{ v.id }}">{{ v.name }} {{ v.owner or '' }}</a>{% endfor %}
+<form method="post" action="/views"><input name="name" maxlength="60"><button>保存视图</button></form></div></div>
+<form id="bulk" method="post" action="/bulk"><select name="action"><option value="assign">分配</option><option value="tag_add">添加标签</option>
+<option value="tag_remove">移除标签</option><option value="export">导出所选</option></select><input name="_label_manager">
+<input name="tag"><button>应用到所选</button></form></div>
+<thead class="table-light"><tr><th><input type="checkbox" id="all"></th><th>客户号</th><th>姓名/名称</th><th>资产层级</th><th>风险承受能力</th>
 <th class="text-end">最新总资产</th><th>主服务客户经理</th><th>生命周期</th><th>客户状态</th><th>标签</th></tr></thead>
 <tbody>{% for r in rows %}<tr>
-<td>{{ r.customer_no }}</td><td><a class="fw-semibold" href="/customers/{{ r.id }}">{{ r.name }}</a></td>
+<td><input type="checkbox" name="ids" value="{{ r.id }}" form="bulk"></td><td data-f="customer_no">{{ r.customer_no }}</td><td><a class="fw-semibold" href="/customers/{{ r.id }}">{{ r.name }}</a></td>
 <td>{% if r.asset_tier %}<span class="badge text-bg-{{ tiers[r.asset_tier][1] }}">{{ tiers[r.asset_tier][0] }}</span>{% endif %}</td>
 <td>{% if r.risk_level %}<span class="badge text-bg-{{ risk[r.risk_level][1] }}">{{ risk[r.risk_level][0] }}</span>{% endif %}</td>
 <td class="text-end text-nowrap">{{ money(r.total_assets) }}</td>
@@ -106,7 +112,8 @@ def create_handwritten_app(url: str) -> Flask:
     with app.app_context():
         meta = sa.MetaData()
         meta.reflect(
-            db.engine, only=["crm_customer", "crm_employee", "crm_customer__tags", "scrm_user", "crm_org_unit"]
+            db.engine,
+            only=["crm_customer", "crm_employee", "crm_customer__tags", "scrm_user", "crm_org_unit", "scrm_saved_view"],
         )
     customer, employee = meta.tables["crm_customer"], meta.tables["crm_employee"]
     tags, users = meta.tables["crm_customer__tags"], meta.tables["scrm_user"]
@@ -207,6 +214,14 @@ def create_handwritten_app(url: str) -> Flask:
             .order_by(employee.c.name, employee.c.id)
             .limit(201)
         ).all()
+        saved = meta.tables["scrm_saved_view"]  # the views menu: the user's own and the shared ones
+        views = db.session.execute(
+            sa.select(saved.c.id, saved.c.name, users.c.display_name.label("owner"))
+            .join(users, users.c.id == saved.c.owner_id, isouter=True)
+            .where(saved.c.entity == "customer")
+            .where(sa.or_(saved.c.owner_id == session.get("user_id"), saved.c.shared.is_(True)))
+            .order_by(saved.c.name)
+        ).all()
         branches = db.session.execute(
             sa.select(org.c.id, org.c.name).where(org.c.deleted_at.is_(None)).order_by(org.c.name, org.c.id).limit(201)
         ).all()
@@ -238,6 +253,7 @@ def create_handwritten_app(url: str) -> Flask:
             columns=columns,
             shown=SHOWN,
             args=request.args,
+            views=views,
         )
         return html, 200, {"X-Next": nxt or ""}
 

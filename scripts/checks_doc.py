@@ -67,6 +67,7 @@ fixes = {
     "E-ENTITY-028": "Name a text field (the user name) as options.staff.login.",
     "E-ENTITY-029": "The link's record field must reference this entity; the tree's parent must reference the tree itself.",
     "E-ENTITY-030": 'Use "pii": "mask" for dates, numbers, choices and JSON; encryption keeps text fields (ID numbers, phones, account numbers) sealed.',
+    "E-ENTITY-031": "Name an enum field as list.board.field: its options become the board's columns.",
     "W-ENTITY-001": "Nothing to fix: the field is deactivated, not deleted; its column and data stay.",
     "W-ENTITY-002": "Nothing to fix.",
     "E-FORM-001": "Use a published entity.",

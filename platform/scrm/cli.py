@@ -213,6 +213,49 @@ def export_data(ctx, entity, path, condition, fields, purpose):
     click.echo(f"wrote {count:,} {entity} records to {path}")
 
 
+@cli.command("import")
+@click.argument("entity")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key", help="Unique field that matches rows to records (default: the first one a column fills; - for none)."
+)
+@click.option("--mode", type=click.Choice(["all", "skip"]), default="all", show_default=True,
+              help="all: nothing is saved when a row fails; skip: save the good rows.")  # fmt: skip
+@click.option("--map", "maps", multiple=True, metavar="HEADER=FIELD",
+              help="Send a column to a field (repeatable); HEADER= ignores the column.")  # fmt: skip
+@click.option("--user", "username", help="Import as this user, with their permissions (default: the system).")
+@click.pass_context
+def import_data(ctx, entity, path, key, mode, maps, username):
+    """Import a CSV or Excel (.xlsx) FILE into ENTITY: a row whose key matches a record updates it."""
+    from .data.import_run import import_file
+    from .data.importing import DONE, ROLLED_BACK, Imports, outcome_label
+    from .db import write_intent
+
+    columns = {}
+    for item in maps:
+        header, sep, field_name = item.partition("=")
+        if not sep or not header.strip():
+            raise click.BadParameter(f"{item!r} is not HEADER=FIELD", param_hint="--map")
+        columns[header.strip()] = field_name.strip()
+    with app_context(ctx), write_intent():
+        job = import_file(ctx.obj.app, entity, path, key=key, mode=mode, columns=columns, username=username)
+        click.echo(
+            f"{job.number}: {job.status}; {job.total_rows:,} rows: {job.created_rows:,} created, "
+            f"{job.updated_rows:,} updated, {job.unchanged_rows:,} unchanged, {job.failed_rows:,} failed"
+        )
+        if job.message:
+            click.echo(f"error: {job.message}", err=True)
+        for outcome in Imports.failures(job, 20):
+            for column, message in outcome.problems:
+                click.echo(
+                    f"  row {outcome.row} [{column or '-'}] {outcome_label(outcome.status)}: {message}", err=True
+                )
+    if job.status == ROLLED_BACK:
+        click.echo("nothing was saved (all-or-nothing); correct the rows above and import again", err=True)
+    if job.status != DONE:
+        raise click.exceptions.Exit(1)
+
+
 @cli.command()
 @click.option("--plan", is_flag=True, help="Only show what would change, with the SQL.")
 @click.pass_context

@@ -14,6 +14,8 @@
 ``SCRM_EXPORT_MAX_ROWS``   the most rows one export may hold, approved or not; default 100000
 ``SCRM_EXPORT_HOURS``      how long an exported file can be downloaded; default 72
 ``SCRM_EXPORT_DOWNLOADS``  how many times an exported file can be downloaded; default 3
+``SCRM_IMPORT_MAX_MB``     the largest file one import may upload, in megabytes; default 20
+``SCRM_IMPORT_MAX_ROWS``   the most data rows one imported file may hold; default 100000
 =========================  =====================================================
 """
 
@@ -48,6 +50,8 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_EXPORT_MAX_ROWS", 100_000, 1, 10_000_000),
         ("SCRM_EXPORT_HOURS", 72, 1, 24 * 90),
         ("SCRM_EXPORT_DOWNLOADS", 3, 1, 100),
+        ("SCRM_IMPORT_MAX_MB", 20, 1, 1024),
+        ("SCRM_IMPORT_MAX_ROWS", 100_000, 1, 10_000_000),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

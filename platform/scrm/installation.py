@@ -30,6 +30,8 @@ def ensure_system_schema() -> list[str]:
     from . import data as _data  # noqa: F401
     from .data import exporting as _exporting  # noqa: F401  (registers scrm_export)
     from .data import history as _history  # noqa: F401  (registers scrm_change)
+    from .data import importing as _importing  # noqa: F401  (registers scrm_import)
+    from .data import saved_views as _saved_views  # noqa: F401  (registers scrm_saved_view)
     from .data.migrate import add_column
     from .security import audit
 

@@ -40,6 +40,7 @@ from ..security.permissions import SENSITIVE_MASKS
 from .records import RecordService
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
+FORMATS = ("csv", "xlsx")
 ZERO_WIDTH = {"0": "\u200b", "1": "\u200c"}
 PURPOSE_MIN = 4
 NUMBERS = frozenset({"integer", "decimal", "money", "percent"})
@@ -70,7 +71,8 @@ class ExportRequest(db.Model):
     generated_at: Mapped[str | None] = mapped_column(sa.String(27), nullable=True)
     expires_at: Mapped[str | None] = mapped_column(sa.String(27), nullable=True)
     downloads: Mapped[int] = mapped_column(sa.Integer, default=0)
-    content: Mapped[str | None] = mapped_column(sa.Text, nullable=True)  # sealed gzip of the CSV
+    content: Mapped[str | None] = mapped_column(sa.Text, nullable=True)  # sealed gzip of the file
+    format: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)  # csv (default) | xlsx
 
     @property
     def number(self) -> str:
@@ -85,7 +87,7 @@ class ExportRequest(db.Model):
         return json.loads(self.reasons) if self.reasons else []
 
     def filename(self) -> str:
-        return f"{self.entity}-{self.number}.csv"
+        return f"{self.entity}-{self.number}.{self.format or 'csv'}"
 
 
 @dataclass
@@ -194,9 +196,17 @@ class Exports:
         return plan
 
     # -- requesting -----------------------------------------------------------------------
-    def request(self, entity_name: str, *, purpose: Any, filter=None, search=None, fields=None) -> ExportRequest:
-        """Ask for an export: generated now when within the user's limits, else waiting for an
-        approval. Over the installation's ceiling it is refused."""
+    def request(
+        self, entity_name: str, *, purpose: Any, filter=None, search=None, fields=None, format: Any = "csv"
+    ) -> ExportRequest:
+        """Ask for an export (``format``: csv or xlsx): generated now when within the user's
+        limits, else waiting for an approval. Over the installation's ceiling it is refused."""
+        if format not in FORMATS:
+            raise BadRequest(
+                _("The file format must be CSV or Excel (xlsx)."),
+                [Detail("format", _("Choose csv or xlsx."), "invalid_format")],
+                "invalid_format",
+            )
         purpose = purpose.strip() if isinstance(purpose, str) else ""
         if len(purpose) < PURPOSE_MIN:
             raise BadRequest(
@@ -240,6 +250,7 @@ class Exports:
             watermark=secrets.token_hex(8),
             created_at=audit.stamp(),
             downloads=0,
+            format=format,
         )
         db.session.add(req)
         db.session.flush()
@@ -310,14 +321,21 @@ class Exports:
         if not columns:
             raise Forbidden(_("The requester may no longer export any of these fields."), code="forbidden_export")
         now = datetime.now(UTC)
-        out = io.StringIO()
-        out.write("\ufeff")  # spreadsheets then read the file as UTF-8
-        count = write_csv(
-            svc, entity, columns, out, filter=json.loads(req.filter) if req.filter else None, search=req.search,
-            stamp=stamp_line(req.number, entity, req.username, now, req.watermark), watermark=req.watermark,
-            limit=current_app.config["SCRM_EXPORT_MAX_ROWS"],
-        )  # fmt: skip
-        payload = base64.b64encode(gzip.compress(out.getvalue().encode("utf-8"))).decode()
+        options = {
+            "filter": json.loads(req.filter) if req.filter else None, "search": req.search,
+            "stamp": stamp_line(req.number, entity, req.username, now, req.watermark), "watermark": req.watermark,
+            "limit": current_app.config["SCRM_EXPORT_MAX_ROWS"],
+        }  # fmt: skip
+        if req.format == "xlsx":
+            from .export_xlsx import write_xlsx
+
+            data, count = write_xlsx(svc, entity, columns, author=req.username, **options)
+        else:
+            out = io.StringIO()
+            out.write("\ufeff")  # spreadsheets then read the file as UTF-8
+            count = write_csv(svc, entity, columns, out, **options)
+            data = out.getvalue().encode("utf-8")
+        payload = base64.b64encode(gzip.compress(data)).decode()
         req.content = keyring().seal(payload, f"export.{req.watermark}")
         req.row_count = count
         req.status = "generated"
@@ -443,23 +461,28 @@ def write_csv(
     ``limit`` rows, in batches; returns how many rows it wrote."""
     writer = csv.writer(out)
     out.write(f"# {stamp}\r\n")
-    header = ["ID", *(text(c.field.label) or c.field.name for c in columns)]
-    header[0] += "".join(ZERO_WIDTH[b] for b in f"{int(watermark, 16):064b}")
-    writer.writerow(header)
-    titles = _TitleMasks(svc, entity)
+    writer.writerow(header_row(columns, watermark))
+    titles = TitleMasks(svc, entity)
     count = 0
     names = [c.field.name for c in columns]
     for batch in svc.scan(entity.name, filter=filter, search=search, fields=names):
         if limit is not None:
             batch = batch[: max(0, limit - count)]
-        writer.writerows([record["id"], *(_cell(svc, c, record, titles) for c in columns)] for record in batch)
+        writer.writerows([record["id"], *(cell_text(svc, c, record, titles) for c in columns)] for record in batch)
         count += len(batch)
         if limit is not None and count >= limit:
             break
     return count
 
 
-def _cell(svc: RecordService, column: Column, record: dict, titles: _TitleMasks) -> str:
+def header_row(columns: list[Column], watermark: str) -> list[str]:
+    """The column names, the watermark id hidden in the first one as zero-width characters."""
+    header = ["ID", *(text(c.field.label) or c.field.name for c in columns)]
+    header[0] += "".join(ZERO_WIDTH[b] for b in f"{int(watermark, 16):064b}")
+    return header
+
+
+def cell_text(svc: RecordService, column: Column, record: dict, titles: TitleMasks) -> str:
     f = column.field
     value = record.get(f.name)
     if value is None or value == "" or value == []:
@@ -484,7 +507,7 @@ def _cell(svc: RecordService, column: Column, record: dict, titles: _TitleMasks)
     return _guard(shown)
 
 
-class _TitleMasks:
+class TitleMasks:
     """A reference exports as the referenced record's title, masked the way the user sees it."""
 
     def __init__(self, svc: RecordService, entity: EntityDef):

@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "E-ENTITY-028": N_("The login field {field!r} must be a text field of this entity."),
     "E-ENTITY-029": N_("The field {field!r} must be a reference to {target!r}."),
     "E-ENTITY-030": N_("The field {field!r} ({type}) cannot be encrypted: only text fields that are not computed can."),
+    "E-ENTITY-031": N_("The board groups by {field!r}, which is not a single choice (enum) field of this entity."),
     "W-ENTITY-001": N_("The field {field!r} was removed from the document; it is kept deactivated with its data."),
     "W-ENTITY-002": N_("The field {field!r} is deactivated; it is hidden everywhere but its data is kept."),
     # phase B: forms

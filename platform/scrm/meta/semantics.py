@@ -143,6 +143,12 @@ class SemanticChecker:
             name = part.lstrip("-")
             if name and not self._field_ok(entity, name, sortable=True):
                 out.append(("E-ENTITY-008", "$.list.sort", {"field": name}))
+        board = spec.get("board") or {}
+        if board.get("field") and getattr(entity.field(board["field"]), "type", None) != "enum":
+            out.append(("E-ENTITY-031", "$.list.board.field", {"field": board["field"]}))
+        for i, name in enumerate(board.get("card", [])):
+            if not (self._field_ok(entity, name) or name in SYSTEM_SORTABLE):
+                out.append(("E-ENTITY-016", f"$.list.board.card[{i}]", {"field": name}))
 
     def _entity_relations(self, body: dict, entity: EntityDef, out: list) -> None:
         names = {f.name for f in entity.active_fields}

@@ -14,10 +14,17 @@ def role_flags(user, snapshot) -> set[str]:
     for role in getattr(user, "roles", ()):
         doc = snapshot.documents.get(("role", role), {})
         if role == ADMIN_ROLE or doc.get("admin"):
-            flags |= {"admin", "designer"}
+            flags |= {"admin", "designer", "share_views"}
         if doc.get("designer"):
             flags.add("designer")
+        if doc.get("share_views"):
+            flags.add("share_views")
     return flags
+
+
+def can_share_views(user, snapshot) -> bool:
+    """Whether the user may publish list views to everyone (their own views need no right)."""
+    return "share_views" in role_flags(user, snapshot)
 
 
 def can_design(user, snapshot) -> bool:

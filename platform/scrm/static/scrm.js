@@ -102,3 +102,53 @@ document.addEventListener("htmx:afterSwap", (event) => {
   list.classList.toggle("show", open);
   parts.input.setAttribute("aria-expanded", open ? "true" : "false");
 });
+
+// List bulk actions (templates/pages/list_bulk.html): select all, a live count, the value control of the chosen action.
+function bulkRefresh() {
+  const form = document.getElementById("bulk-form");
+  if (!form) return;
+  const chosen = document.querySelectorAll("input[name=ids][form=bulk-form]:checked").length;
+  const count = document.getElementById("bulk-count");
+  if (count && chosen) count.textContent = count.dataset.template.replace("{n}", chosen);
+  const action = document.getElementById("bulk-action");
+  form.querySelectorAll(".scrm-bulk-value").forEach((el) => {
+    const shown = action && el.dataset.for.split(" ").includes(action.value);
+    el.hidden = !shown;
+    el.disabled = !shown;
+  });
+  const apply = document.getElementById("bulk-apply");
+  if (apply) apply.disabled = chosen === 0;
+}
+
+document.addEventListener("change", (event) => {
+  if (event.target.id === "select-all") {
+    document.querySelectorAll("input[name=ids][form=bulk-form]").forEach((box) => { box.checked = event.target.checked; });
+  }
+  if (event.target.matches("input[name=ids], #bulk-action, #select-all")) bulkRefresh();
+});
+document.addEventListener("DOMContentLoaded", bulkRefresh);
+document.addEventListener("htmx:afterSettle", bulkRefresh);
+
+// Quick edit of a list cell (web/list_edits.py): double-click it, or Enter / F2 on a focused one; Escape cancels.
+function quickEdit(cell) {
+  const row = cell.closest("tr[data-id]");
+  const table = cell.closest("table[data-cell-url]");
+  if (!row || !table || !window.htmx) return;
+  const url = `${table.dataset.cellUrl}/${row.dataset.id}/cell/${cell.dataset.f}`;
+  window.htmx.ajax("GET", url, { target: cell, swap: "outerHTML" });
+}
+
+document.addEventListener("dblclick", (event) => {
+  const cell = event.target.closest("td.scrm-qe");
+  if (cell && !event.target.closest("a, button, input")) { event.preventDefault(); quickEdit(cell); }
+});
+
+document.addEventListener("keydown", (event) => {
+  const cell = event.target.matches && event.target.matches("td.scrm-qe") && event.target;
+  if (cell && (event.key === "Enter" || event.key === "F2")) { event.preventDefault(); quickEdit(cell); return; }
+  const editing = event.target.closest && event.target.closest("td.scrm-qe-editing");
+  if (editing && event.key === "Escape") {
+    event.preventDefault();
+    editing.querySelector(".scrm-qe-cancel").click();
+  }
+});

@@ -23,7 +23,20 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    from . import api, api_definitions, auth_views, errors, exports, health, openapi, overview, pages
+    from . import (
+        api,
+        api_definitions,
+        auth_views,
+        board,
+        errors,
+        exports,
+        health,
+        list_edits,
+        list_views,
+        openapi,
+        overview,
+        pages,
+    )
 
     htmx.init_app(app)
     csrf.init_app(app)
@@ -32,9 +45,24 @@ def init_app(app: Flask) -> None:
     app.before_request(protect_from_csrf)
     app.after_request(security_headers)
     app.after_request(write_audit)
-    for module in (auth_views, pages, overview, api, api_definitions, openapi, health, exports):
+    for module in (
+        auth_views,
+        pages,
+        list_views,
+        list_edits,
+        overview,
+        board,
+        api,
+        api_definitions,
+        openapi,
+        health,
+        exports,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(exports.api_bp)
+    from . import imports
+
+    app.register_blueprint(imports.bp)
     csrf.exempt(api.issue_token)
 
 

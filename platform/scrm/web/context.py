@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -28,6 +30,7 @@ class Column:
     sort_url: str | None
     sorted: str | None  # "asc" | "desc" | None
     numeric: bool = False
+    quick_edit: bool = False  # the user may change it in place (double-click, or Enter on the cell)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Row:
     id: int
     url: str
     html: Markup  # the row's <td> cells, rendered in Python (lists render thousands of cells)
+    version: int | None = None
 
 
 @dataclass
@@ -86,6 +90,22 @@ class ListPage:
     clear_url: str = ""
     search_hint: str = ""
     export_url: str | None = None
+    builder: Any = None  # filter_builder.FilterBuilder
+    params: list[tuple[str, str]] = field(default_factory=list)  # the list's state, canonical
+    condition: dict | None = None
+    selectable: bool = False  # rows carry a checkbox for bulk actions
+    canonical_url: str = ""
+    views: Any = None  # list_views.ViewMenu
+    bulk: Any = None  # list_edits.BulkMenu
+    links: list[NavItem] = field(default_factory=list)  # board, import
+
+    @property
+    def condition_json(self) -> str:
+        return json.dumps(self.condition, ensure_ascii=False, indent=1) if self.condition else ""
+
+    @property
+    def column_count(self) -> int:
+        return len(self.columns) + (1 if self.selectable else 0)
 
 
 @dataclass

@@ -52,7 +52,14 @@ def new_export(entity: str):
         filter_, search = _stored_filter(form.get("filter")), form.get("q") or None
         fields = form.getlist("fields")
         try:
-            req = exports().request(entity, purpose=form.get("purpose"), filter=filter_, search=search, fields=fields)
+            req = exports().request(
+                entity,
+                purpose=form.get("purpose"),
+                filter=filter_,
+                search=search,
+                fields=fields,
+                format=form.get("format", "csv"),
+            )
         except BadRequest as exc:
             error = exc.message
             errors = {d.path.split("[")[0]: d.message for d in exc.details}
@@ -64,6 +71,7 @@ def new_export(entity: str):
             return redirect(url_for("exports.show", request_id=req.id))
         chosen = set(fields)
         purpose = form.get("purpose", "")
+        file_format = form.get("format", "csv")
     else:
         filter_, _controls, _active, problems = build_filters(definition, svc)
         search = request.args.get("q", "").strip()[:100] or None
@@ -72,6 +80,7 @@ def new_export(entity: str):
         shown = set(chosen_columns(definition, svc))
         chosen = {c.field.name for c in exportable(svc, definition) if c.field.name in shown}
         purpose = ""
+        file_format = "xlsx" if request.args.get("format") == "xlsx" else "csv"
     plan = None
     try:
         plan = exports().plan(entity, filter=filter_, search=search, fields=None)
@@ -93,6 +102,7 @@ def new_export(entity: str):
         "filter_json": json.dumps(filter_, ensure_ascii=False, default=str) if filter_ else "",
         "q": search or "",
         "purpose": purpose,
+        "format": file_format,
         "error": error,
         "errors": errors,
         "back_url": url_for("pages.list_records", entity=entity),
@@ -163,8 +173,11 @@ def download(request_id: int):
     return _file(name, data)
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def _file(name: str, data: bytes) -> Response:
-    response = Response(data, mimetype="text/csv")
+    response = Response(data, mimetype=XLSX_TYPE if name.endswith(".xlsx") else "text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -185,6 +198,7 @@ def _view(req: ExportRequest) -> dict:
         "sensitive": [labels.get(n, n) for n in (req.sensitive or "").split(",") if n],
         "purpose": req.purpose,
         "rows": req.row_count if req.row_count is not None else req.row_estimate,
+        "format": req.format or "csv",
         "status": req.status,
         "status_label": status_label(req.status),
         "reasons": req.approval_reasons,
@@ -204,6 +218,7 @@ def _json(req: ExportRequest) -> dict:
         "number": req.number,
         "entity": req.entity,
         "fields": req.field_names,
+        "format": req.format or "csv",
         "purpose": req.purpose,
         "rows": req.row_count if req.row_count is not None else req.row_estimate,
         "status": req.status,
@@ -221,7 +236,7 @@ def _json(req: ExportRequest) -> dict:
 
 @api_bp.post("")
 def api_request():
-    """``{"entity": "customer", "purpose": "…", "filter": {…}, "q": "…", "fields": [...]}``."""
+    """``{"entity": "customer", "purpose": "…", "filter": {…}, "q": "…", "fields": [...], "format": "csv|xlsx"}``."""
     from .api import json_body
 
     body = json_body()
@@ -229,7 +244,12 @@ def api_request():
     if not isinstance(entity, str):
         raise BadRequest(_("Name the entity to export."), [Detail("entity", _("Required."), "required")])
     req = exports().request(
-        entity, purpose=body.get("purpose"), filter=body.get("filter"), search=body.get("q"), fields=body.get("fields")
+        entity,
+        purpose=body.get("purpose"),
+        filter=body.get("filter"),
+        search=body.get("q"),
+        fields=body.get("fields"),
+        format=body.get("format", "csv"),
     )
     return jsonify(_json(req)), 201
 

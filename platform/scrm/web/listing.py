@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
 from flask import request, session, url_for
 from markupsafe import Markup, escape
+from werkzeug.datastructures import MultiDict
 
 from ..data.records import RecordService
 from ..errors import BadRequest, ValidationFailed
@@ -15,9 +17,11 @@ from ..fields import ConversionError
 from ..i18n import _, current_locale, text
 from ..meta.model import SYSTEM_SORTABLE, EntityDef, FieldDef
 from .context import Choice, Column, FilterControl, ListPage, Row
+from .filter_builder import FilterBuilder, builder_params, is_builder_param, read_builder
 
 NUMERIC = {"integer", "decimal", "money", "percent"}
 MAX_CHOICES = 200
+MAX_IDS = 500
 
 
 def canonical(entity: EntityDef, names) -> list[str]:
@@ -86,30 +90,70 @@ def _param(f: FieldDef, suffix: str = "") -> str:
     return f"f_{f.name}{suffix}"
 
 
-def build_filters(entity: EntityDef, svc: RecordService) -> tuple[dict | None, list[FilterControl], int, list[str]]:
-    """Controls for the filter bar, and the condition the submitted values make.
+@dataclass
+class FilterState:
+    """What the list's parameters select: the filter bar, the builder and a set of chosen ids."""
+
+    condition: dict | None
+    controls: list[FilterControl]
+    builder: FilterBuilder
+    ids: list[int]
+    problems: list[str]
+
+    @property
+    def active(self) -> int:
+        return sum(1 for c in self.controls if c.value or c.value_to) + self.builder.active + (1 if self.ids else 0)
+
+
+def build_filters(entity: EntityDef, svc: RecordService, args: MultiDict | None = None):
+    """(condition, filter-bar controls, number of active filters, problems) of the parameters."""
+    state = filter_state(entity, svc, args)
+    return state.condition, state.controls, state.active, state.problems
+
+
+def filter_state(entity: EntityDef, svc: RecordService, args: MultiDict | None = None) -> FilterState:
+    """The filter bar's controls, the builder's rows, and the condition they make together.
 
     Declared filter fields get visible controls; any other ``f_<field>`` (``__from``/``__to``)
     parameter, e.g. from a related list's "all" link, filters too and is kept as a hidden input.
+    ``ids`` (comma-separated) narrows to chosen records: "export selected".
     """
-    bar = _FilterBar(svc)
+    args = request.args if args is None else args
+    bar = _FilterBar(svc, args)
     declared = filter_fields(entity, svc)
     for f in declared:
         bar.add(f, hidden=False)
     names = {f.name for f in declared}
-    for key in request.args:
+    for key in args:
         name = key[2:].split("__")[0] if key.startswith("f_") else None
         f = entity.field(name) if name else None
         if f is not None and f.name not in names:
             names.add(f.name)
             bar.add(f, hidden=True)
-    condition = {"all": bar.leaves} if bar.leaves else None
-    return condition, bar.controls, len(bar.leaves), bar.problems
+    builder = read_builder(svc, entity, args)
+    leaves = list(bar.leaves)
+    if builder.condition:
+        leaves.append(builder.condition)
+    ids = chosen_ids(",".join(args.getlist("ids")))
+    if ids:
+        leaves.append({"field": "id", "op": "in", "value": ids})
+    condition = {"all": leaves} if leaves else None
+    problems = bar.problems + [f"{_row_label(r)}: {r.error}" for r in builder.rows if r.error]
+    return FilterState(condition, bar.controls, builder, ids, problems)
+
+
+def chosen_ids(raw: str) -> list[int]:
+    return sorted({int(p) for p in raw.split(",") if p.strip().isdigit() and 0 < int(p) < 2**63})[:MAX_IDS]
+
+
+def _row_label(row) -> str:
+    return next((c.label for c in row.fields if c.selected), row.field)
 
 
 class _FilterBar:
-    def __init__(self, svc: RecordService):
+    def __init__(self, svc: RecordService, args: MultiDict):
         self.svc = svc
+        self.args = args
         self.types = svc.field_types
         self.leaves: list[dict] = []
         self.controls: list[FilterControl] = []
@@ -118,10 +162,10 @@ class _FilterBar:
     def add(self, f: FieldDef, hidden: bool) -> None:
         ftype = self.types[f.type]
         label = text(f.label)
-        raw = request.args.get(_param(f), "").strip()
+        raw = self.args.get(_param(f), "").strip()
         if f.type in NUMERIC or f.type in ("date", "datetime"):
-            low = request.args.get(_param(f, "__from"), "").strip()
-            high = request.args.get(_param(f, "__to"), "").strip()
+            low = self.args.get(_param(f, "__from"), "").strip()
+            high = self.args.get(_param(f, "__to"), "").strip()
             kind = "date_range" if f.type in ("date", "datetime") else "range"
             self.controls.append(
                 FilterControl(
@@ -187,11 +231,19 @@ class _FilterBar:
         self.leaves.append({"field": f.name, "op": op, "value": converted})
 
 
-def list_url(entity: str, base: str | None = None, **changes) -> str:
+def list_params(args: MultiDict, builder: FilterBuilder, drop: tuple[str, ...] = ("after",)) -> list[tuple[str, str]]:
+    """The list's state as canonical parameters: what a link, a saved view or an export keeps."""
+    kept = [(k, v) for k, v in args.items(multi=True) if k not in drop and v != "" and not is_builder_param(k)]
+    return kept + builder_params(builder)
+
+
+def list_url(entity: str, base: str | None = None, params: list[tuple[str, str]] | None = None, **changes) -> str:
     """The list URL with the current parameters, changed as given (cursor and columns dropped)."""
-    params = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "cols")}
-    params.update(changes)
-    query = urlencode([(k, v) for k, v in params.items() if v not in (None, "")])
+    if params is None:
+        params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("after", "w_add", "w_del")]
+    params = [(k, v) for k, v in params if k not in changes and k not in ("after", "cols")]
+    params += [(k, v) for k, v in changes.items() if v not in (None, "")]
+    query = urlencode(params)
     base = base or url_for("pages.list_records", entity=entity)
     return f"{base}?{query}" if query else base
 
@@ -247,19 +299,43 @@ def field_labels(svc: RecordService, entity: EntityDef) -> list[tuple[str, str]]
     )
 
 
+QUICK_EDIT_TYPES = frozenset(
+    {"string", "email", "phone", "integer", "decimal", "money", "percent", "enum", "bool", "date"}
+)
+
+
+def quick_editable(svc: RecordService, entity: EntityDef, name: str) -> bool:
+    """A simple field the user may change in place, from the list (the save re-checks everything)."""
+    f = entity.field(name)
+    return (
+        f is not None
+        and f.type in QUICK_EDIT_TYPES
+        and not f.encrypted
+        and not f.computed
+        and svc.permissions.can(entity, "update")
+        and svc.permissions.field(entity, f).write
+    )
+
+
 def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
     columns = chosen_columns(entity, svc)
     title = entity.title_field
     sort = request.args.get("sort") or entity.list_spec.get("sort") or "-id"
     q = request.args.get("q", "").strip()[:100]
-    condition, controls, active, problems = build_filters(entity, svc)
+    args = request.args
+    if request.headers.get("HX-Target") in ("list-results", "list-more-row"):
+        # htmx sends the last submit button clicked in the form with the form's next request:
+        # adding or removing a builder row is the builder's own request, never the results'
+        args = MultiDict([(k, v) for k, v in args.items(multi=True) if k not in ("w_add", "w_del")])
+    state = filter_state(entity, svc, args)
+    params = list_params(args, state.builder)
     page_size = entity.list_spec.get("page_size", 50)
-    error = "; ".join(problems) or None
+    error = "; ".join(state.problems) or None
     items, next_cursor = [], None
     try:
         page = svc.list(
             entity.name,
-            filter=condition,
+            filter=state.condition,
             sort=sort,
             limit=page_size,
             after=request.args.get("after"),
@@ -281,8 +357,8 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
             and not f.encrypted
             and svc.permissions.readable(entity, f)
         )
-        state = "asc" if current == name else "desc" if current == f"-{name}" else None
-        target = f"-{name}" if state == "asc" else (name if state is None else "")
+        order = "asc" if current == name else "desc" if current == f"-{name}" else None
+        target = f"-{name}" if order == "asc" else (name if order is None else "")
         label = (
             text(f.label) if f else {"id": "ID", "created_at": _("Created"), "updated_at": _("Updated")}.get(name, name)
         )
@@ -290,26 +366,27 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
             Column(
                 name,
                 label,
-                list_url(entity.name, base, sort=target) if sortable else None,
-                state,
+                list_url(entity.name, base, params, sort=target) if sortable else None,
+                order,
                 bool(f and f.type in NUMERIC),
+                quick_editable(svc, entity, name),
             )
         )
     title_col = title.name if title and title.name in columns else columns[0] if columns else None
     renderers = [
-        (cell_renderer(svc, entity, n, n == title_col), '<td class="text-end text-nowrap">' if c.numeric else "<td>")
-        for n, c in zip(columns, cols, strict=True)
+        (cell_renderer(svc, entity, n, n == title_col), cell_opening(c)) for n, c in zip(columns, cols, strict=True)
     ]
+    selectable = svc.permissions.can(entity, "update") or svc.permissions.can(entity, "export")
     rows = []
     for r in items:
         url = f"{base}/{r['id']}"
         html = "".join([f"{opening}{render(r, url)}</td>" for render, opening in renderers])  # each part is safe
-        rows.append(Row(r["id"], url, Markup(html)))
+        if selectable:
+            html = SELECT_CELL.format(id=r["id"]) + html
+        rows.append(Row(r["id"], url, Markup(html), r.get("version")))
     next_url = None
     if next_cursor:
-        next_url = f"{base}?" + urlencode(
-            [*((k, v) for k, v in request.args.items(multi=True) if k != "after"), ("after", next_cursor)]
-        )
+        next_url = f"{base}?" + urlencode([*params, ("after", next_cursor)])
     chosen = set(columns)
     chooser = [Choice(name, label, name in chosen) for name, label in field_labels(svc, entity)]
     hints = ", ".join(text(f.label) for f in entity.search_fields if svc.permissions.visible(entity, f))
@@ -322,22 +399,41 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
         cols,
         rows,
         next_url,
-        controls,
+        state.controls,
         q,
         sort,
-        active,
+        state.active,
         chooser,
         error,
         base,
         hints,
-        export_link(svc, entity),
+        export_link(svc, entity, params),
+        builder=state.builder,
+        params=params,
+        condition=state.condition,
+        selectable=selectable,
+        canonical_url=f"{base}?{urlencode(params)}" if params else base,
     )
 
 
-def export_link(svc: RecordService, entity: EntityDef) -> str | None:
+SELECT_CELL = (
+    '<td class="scrm-select"><input class="form-check-input" type="checkbox" name="ids" value="{id}" '
+    'form="bulk-form" aria-label="#{id}"></td>'
+)
+
+
+def cell_opening(column: Column) -> str:
+    classes = ["text-end text-nowrap"] if column.numeric else []
+    if column.quick_edit:
+        classes.append("scrm-qe")
+        return f'<td class="{" ".join(classes)}" data-f="{column.name}" tabindex="-1">'
+    return f'<td class="{classes[0]}">' if classes else "<td>"
+
+
+def export_link(svc: RecordService, entity: EntityDef, params: list[tuple[str, str]]) -> str | None:
     """The export page for what the list shows now (its filters and search), when the role may export."""
     if not svc.permissions.can(entity, "export"):
         return None
-    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("after", "sort")]
+    args = [(k, v) for k, v in params if k not in ("sort", "view")]
     url = url_for("exports.new_export", entity=entity.name)
     return f"{url}?{urlencode(args)}" if args else url

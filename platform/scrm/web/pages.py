@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user
 from markupsafe import Markup
@@ -121,14 +121,40 @@ def home():
 
 @bp.get("/e/<entity>")
 def list_records(entity: str):
+    from .list_edits import bulk_menu
+    from .list_views import view_menu
+
     svc = service()
     definition = entity_or_404(svc, entity)
     page = build_list(svc, definition)
     target = request.headers.get("HX-Target")
+    if request.headers.get("HX-Request") and target == "filter-builder":
+        response = make_response(render_template("pages/list_builder.html", page=page))
+        if "w_del" in request.args:  # a condition went: the results follow
+            response.headers["HX-Trigger"] = "scrm:filters-changed"
+        return response
+    if page.selectable:
+        page.bulk = bulk_menu(svc, definition)
     if request.headers.get("HX-Request") and target in ("list-results", "list-more-row"):
         block = "rows" if target == "list-more-row" else "results"
-        return render("list", {"page": page}, entity=entity, block=block)
+        response = make_response(render("list", {"page": page}, entity=entity, block=block))
+        if target == "list-results":  # the address bar shows the list's state, canonical
+            response.headers["HX-Push-Url"] = page.canonical_url
+        return response
+    page.views = view_menu(svc, definition)
+    page.links = list_links(svc, definition)
     return render("list", {"page": page}, entity=entity)
+
+
+def list_links(svc: RecordService, definition: EntityDef) -> list[NavItem]:
+    """Other ways into the entity's records, shown beside "New": the board, an import."""
+    links = []
+    board = definition.list_spec.get("board")
+    if board and "board.show" in current_app.view_functions:
+        links.append(NavItem(_("Board"), url_for("board.show", entity=definition.name), "kanban"))
+    if svc.permissions.can(definition, "import") and "imports.new_import" in current_app.view_functions:
+        links.append(NavItem(_("Import"), url_for("imports.new_import", entity=definition.name), "upload"))
+    return links
 
 
 @bp.post("/e/<entity>/choices/<field>")
