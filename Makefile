@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 CUSTOMERS ?= 300
 
-.PHONY: demo test test-sqlite test-postgres lint fmt check bench bench-quick install dev-install browser-deps clean
+.PHONY: demo test test-sqlite test-postgres lint fmt check bench bench-quick bench-scale install dev-install browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-quick: dev-install
 	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
 	$(BIN)/python bench/conditions.py --customers 5000 --trades 50000 --rounds 5
 	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
+
+## bench-scale: the list page at 1M customers vs 10k on SQLite (datasets made once into bench/data/, 3.6 GB)
+bench-scale: dev-install
+	$(BIN)/python bench/list_scale.py
 
 ## browser-deps: Debian's chromium and a Chinese font for the browser tests (needs root; CI calls it)
 browser-deps:
