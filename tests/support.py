@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -120,3 +120,31 @@ def form_data(html: str) -> list[tuple[str, str]]:
     parser = _FormParser()
     parser.feed(html)
     return parser.fields
+
+
+def count_statements(app, fn) -> int:
+    """How many SQL statements ``fn`` runs on the app's engine (transaction control left out)."""
+    from scrm.db import db
+
+    with app.app_context():
+        engine = db.engine
+    seen = []
+
+    def before(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        fn()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+    return len(seen)
+
+
+def local_today() -> date:
+    """Today in the installation's time zone (Asia/Shanghai by default), as the app counts days:
+    between 16:00 and 24:00 UTC it is already tomorrow there."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(os.environ.get("SCRM_TIMEZONE", "Asia/Shanghai"))).date()

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import sqlalchemy as sa
+from support import count_statements
 
 BOARD = "/e/service_ticket/board"
 HTMX = {"HX-Request": "true"}
@@ -94,25 +94,6 @@ def record(app, record_id: int) -> dict:
 
     with app.app_context():
         return RecordService(snapshot(), None).get("service_ticket", record_id)
-
-
-def count_statements(app, fn) -> int:
-    from scrm.db import db
-
-    with app.app_context():
-        engine = db.engine
-    seen = []
-
-    def before(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        fn()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-    return len(seen)
 
 
 def move(client, record_id: int, value: str, version, *, htmx: bool = True, query: str = "by=status", came_from="new"):

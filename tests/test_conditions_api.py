@@ -5,11 +5,12 @@ endpoint the condition builder uses."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import local_today
 
 
 @pytest.fixture
@@ -143,7 +144,7 @@ def test_the_user_context_reads_the_signed_in_user(api, am_api, seed):
 
 
 def test_computed_fields_are_read_filtered_and_sorted(api, svc, seed):
-    today = date.today()
+    today = local_today()
     svc.update("customer", seed["c1"], {"birth_date": today.replace(year=today.year - 40).isoformat()}, version=1)
     svc.update(
         "customer",
@@ -161,7 +162,7 @@ def test_computed_fields_are_read_filtered_and_sorted(api, svc, seed):
 
 
 def test_check_constraints_speak_the_condition_language(api, seed):
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
     r = api.patch(
         f"/api/v1/records/customer/{seed['c1']}",
         json={"birth_date": tomorrow, "_version": 1},
@@ -241,7 +242,7 @@ def test_a_field_that_published_conditions_read_cannot_be_removed(api):
 
 def test_computed_fields_show_on_record_pages_and_lists_but_not_in_forms(client, svc, seed):
     svc.update("customer", seed["c1"], {"birth_date": "1980-01-01"}, version=1)
-    today = date.today()
+    today = local_today()
     age = today.year - 1980  # born on 1 January
     page = client.get(f"/e/customer/{seed['c1']}").get_data(as_text=True)
     assert f'id="f-age">{age}</div>' in page

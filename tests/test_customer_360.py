@@ -4,9 +4,9 @@ and a bounded number of SQL statements however much the customer has traded."""
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
+from support import count_statements, local_today
 
 CST = timezone(timedelta(hours=8))
 
@@ -30,7 +30,7 @@ def add_activity(app, customer: int, trades: int) -> dict:
                                                     "security_type": "a_share", "sw_industry_l1": ind})["id"]
             for s, n, ind in (("600519.SH", "贵州茅台", "食品饮料"), ("688981.SH", "中芯国际", "电子"))
         ]  # fmt: skip
-        today = date.today()
+        today = local_today()
         svc.bulk_create(
             "asset_snapshot",
             [
@@ -121,25 +121,6 @@ def test_a_user_outside_the_scope_gets_404(am_client, seed, app):
     r = am_client.get(f"/e/customer/{seed['c1']}/360")
     assert r.status_code in (200, 404)  # the demo AM serves c1 or not; never a 500
     assert am_client.get("/e/customer/99999999/360").status_code == 404
-
-
-def count_statements(app, fn) -> int:
-    from scrm.db import db
-
-    with app.app_context():
-        engine = db.engine
-    seen = []
-
-    def before(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        fn()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-    return len(seen)
 
 
 def test_the_page_costs_the_same_for_5000_trades_as_for_5(client, app, seed):

@@ -6,9 +6,10 @@ or missing assessment, horizon and variety."""
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
+from support import local_today
 
 from scrm.errors import ValidationFailed
 
@@ -25,7 +26,7 @@ def id_number(n: int) -> str:
 @pytest.fixture
 def shelf(svc):
     """One product per risk rating (medium horizon, equity), one staff member."""
-    today = date.today()
+    today = local_today()
     org = svc.create("org_unit", {"code": "HQ", "name": "总部", "unit_type": "hq"})["id"]
     officer = svc.create(
         "employee", {"employee_no": "E900", "name": "合规专员", "org_unit": org, "role": "compliance_officer"}
@@ -57,7 +58,7 @@ def assess(svc, customer: int, officer: int, level: str, valid_days: int = 300) 
          "score_bands": q["score_bands"], "status": "active", "approved_by": officer, "effective_from": "2024-01-01"},
     )["id"]  # fmt: skip
     version = svc.get("questionnaire_template", template)["template_version"]
-    today = date.today()
+    today = local_today()
     return svc.create(
         "suitability_assessment",
         {"customer": customer, "template": template, "template_version": version, "final_level": level,
@@ -75,7 +76,7 @@ class Customers:
     def make(self, level=None, *, lowest=False, category="ordinary", valid_days=300, horizon="long",
              varieties=("fixed_income", "equity")) -> int:  # fmt: skip
         self.n += 1
-        today = date.today()
+        today = local_today()
         data = {
             "customer_no": f"31000001{self.n:04d}", "name": f"适当性客户{self.n}", "id_type": "cn_id",
             "id_number": id_number(self.n), "investor_category": category, "intended_horizon": horizon,
