@@ -5,7 +5,6 @@
     python bench/list_scale.py --database postgresql://postgres@127.0.0.1:5432   # scrm_bench_10k / _1m
     python bench/list_scale.py --size-small 10000 --size-large 1000000 --rounds 100 --target 1.5
     python bench/list_scale.py --staff scaled      # employees multiplied too: every book keeps its size
-    python bench/list_scale.py --what-if keyset-bound   # with the proposed keyset change patched in
 
 The claim: keyset pagination and no COUNT keep the filtered, sorted list page flat as the table
 grows, so the page at the large size stays within ``--target`` (1.5) times the page at the small
@@ -142,28 +141,6 @@ class Site:
             raw.close()
 
 
-def patch_keyset_bound() -> None:
-    """What-if, in this process only: the keyset condition with the leading sort key's bound ANDed
-    to it (``k1 <= v1`` when descending, ``k1 >= v1`` ascending on a NOT NULL key), the change this
-    benchmark proposes for ``scrm.data.query.after``. The OR alone is no index range: SQLite unions
-    two range scans and sorts everything after the cursor, PostgreSQL walks the list from its top."""
-    import sqlalchemy as sa
-
-    from scrm.data import query, reading
-
-    original = query.after
-
-    def after(keys, values):
-        clause = original(keys, values)
-        key, value = keys[0], values[0]
-        if len(keys) == 1 or value is None or (key.nullable and not key.desc):
-            return clause  # no single range holds what follows (NULLs sort last when ascending)
-        bound = sa.literal(value, key.column.type)
-        return sa.and_(key.column <= bound if key.desc else key.column >= bound, clause)
-
-    reading.after_clause = after
-
-
 def follow(site: Site, role: str, path: str, pages: int) -> str | None:
     """The path of page ``pages + 1``: the first page's path with the cursor followed ``pages`` times."""
     for _ in range(pages):
@@ -256,11 +233,6 @@ def main() -> int:
         help="fixed: the large database keeps the base's ~70 employees (each book grows with the size, as from "
         "the demo generator); scaled: employees are copied with the customers (each book keeps its size)",
     )
-    parser.add_argument(
-        "--what-if",
-        choices=("keyset-bound",),
-        help="measure with a proposed platform change patched in (this process only; see patch_keyset_bound)",
-    )
     parser.add_argument("--show-sql", action="store_true", help="print every statement of the captured requests")
     parser.add_argument("--prepare-only", action="store_true", help="make (or find) the databases, measure nothing")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/)")
@@ -276,8 +248,6 @@ def main() -> int:
     if args.prepare_only:
         return 0
 
-    if args.what_if == "keyset-bound":
-        patch_keyset_bound()
     sites = [Site(small_label, small_url), Site(large_label, large_url)]
     scenarios = build_scenarios(sites, args)
 
@@ -339,7 +309,7 @@ def main() -> int:
 
     print(
         f"\n{backend}: {args.size_small:,} vs {args.size_large:,} customers ({args.staff} staff"
-        f"{', what-if ' + args.what_if if args.what_if else ''}), {args.rounds} rounds "
+        f"), {args.rounds} rounds "
         f"({measured:.0f} s); target ratio <= {args.target}"
     )
     head = f"{'role':16} {'scenario':30} {'rows':>7} {small_label + ' ms':>17} {large_label + ' ms':>17} {'ratio':>6}"
@@ -381,8 +351,7 @@ def main() -> int:
     )
 
     staff = "_staff" if args.staff == "scaled" else ""
-    what_if = f"_{args.what_if}" if args.what_if else ""
-    target = args.json or HERE / "results" / f"list_scale_{backend}_{large_label}{staff}{what_if}.json"
+    target = args.json or HERE / "results" / f"list_scale_{backend}_{large_label}{staff}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(
         json.dumps(
@@ -390,7 +359,6 @@ def main() -> int:
                 "backend": backend,
                 "sizes": [args.size_small, args.size_large],
                 "staff": args.staff,
-                "what_if": args.what_if,
                 "rounds": args.rounds,
                 "target": args.target,
                 "datasets": {small_label: small_info, large_label: large_info},

@@ -32,8 +32,8 @@ Secondary indexes (and, on PostgreSQL, the foreign keys) of the multiplied table
 the copy and built after it, then ``ANALYZE`` runs: what the demo generator does after its load.
 
 A database is cached by a marker table (``bench_scale_info``): the small one records when it was
-generated, the large one which small one it was multiplied from; a stale or half-built large
-database is made again.
+generated and from which entity definitions (a digest of ``schemas/entities``), the large one which
+small one it was multiplied from; a stale or half-built database is made again.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ INFO = "bench_scale_info"
 COPY_MAP = "bench_scale_copy"
 COPY_K = "bench_scale_k"
 CHUNK_ROWS = 100_000
-RECIPE = "3"  # bump when the multiplication changes: cached large databases are then made again
+RECIPE = "4"  # bump when the multiplication changes: cached large databases are then made again
 # a fixed key for the benchmark's databases only, so cached files open again in a later run
 BENCH_KEY = "bench:" + base64.b64encode(hashlib.sha256(b"scrm bench list_scale").digest()).decode()
 
@@ -151,10 +151,24 @@ def _app(url: str):
 
 
 # -- the small database: the demo generator ---------------------------------------------------------
+def definitions_fingerprint() -> str:
+    """The shipped entity definitions' digest: a cached database made from other definitions
+    (another index, another column) is made again."""
+    digest = hashlib.sha256()
+    for path in sorted((HERE.parent / "schemas" / "entities").glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def prepare_small(url: str, customers: int) -> dict[str, str]:
     """The demo generator's ``customers`` customers at ``url`` (cached)."""
     info = read_info(url)
-    if info.get("customers") == str(customers) and info.get("kind") == "demo":
+    fingerprint = definitions_fingerprint()
+    if (
+        info.get("customers") == str(customers)
+        and info.get("kind") == "demo"
+        and info.get("definitions") == fingerprint
+    ):
         print(f"small dataset: cached ({customers:,} customers, generated in {info['seconds']} s)", flush=True)
         return info
     path = sqlite_path(url)
@@ -181,6 +195,7 @@ def prepare_small(url: str, customers: int) -> dict[str, str]:
             "base_customers": customers,
             "seconds": f"{seconds:.1f}",
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "definitions": fingerprint,
         }
         with db.engine.begin() as conn:
             write_info(conn, info)

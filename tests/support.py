@@ -124,22 +124,28 @@ def form_data(html: str) -> list[tuple[str, str]]:
 
 def count_statements(app, fn) -> int:
     """How many SQL statements ``fn`` runs on the app's engine (transaction control left out)."""
+    return len(captured_statements(app, fn))
+
+
+def captured_statements(app, fn) -> list[tuple[str, object]]:
+    """The SQL statements ``fn`` runs on the app's engine, with their parameters (transaction
+    control left out)."""
     from scrm.db import db
 
     with app.app_context():
         engine = db.engine
     seen = []
 
-    def before(conn, cursor, statement, *args):
+    def before(conn, cursor, statement, parameters, *args):
         if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            seen.append(statement)
+            seen.append((statement, parameters))
 
     sa.event.listen(engine, "before_cursor_execute", before)
     try:
         fn()
     finally:
         sa.event.remove(engine, "before_cursor_execute", before)
-    return len(seen)
+    return seen
 
 
 def local_today() -> date:

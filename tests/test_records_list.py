@@ -77,6 +77,41 @@ def test_keyset_pages_cover_every_row_once_in_order(people, sort):
     assert values == expected
 
 
+@pytest.mark.parametrize("tier", ["wealth", "mass"])
+def test_a_sort_index_serves_the_whole_order(app, people, tier):
+    """``["asset_tier", "-total_assets"]`` ends with ``id`` descending, the list's tie-break: a
+    page is read straight off the index, nothing sorted (SQLite's plan says so)."""
+    import sqlalchemy as sa
+    from support import captured_statements
+
+    from scrm.db import db
+
+    with app.app_context():
+        index = {ix["name"]: ix for ix in sa.inspect(db.engine).get_indexes("crm_customer")}
+        assert index["ix_crm_customer_asset_tier_total_assets_id"]["column_names"] == [
+            "asset_tier",
+            "total_assets",
+            "id",
+        ]
+        sqlite = db.engine.dialect.name == "sqlite"
+    condition = {"field": "asset_tier", "op": "eq", "value": tier}
+    pages = []
+    statements = captured_statements(
+        app, lambda: pages.append(people.list("customer", filter=condition, sort="-total_assets", limit=5))
+    )
+    assert all(r["asset_tier"] == tier for r in pages[0].items)
+    if sqlite:
+        sql, params = next((q, p) for q, p in statements if "FROM crm_customer" in q and "LIMIT" in q)
+        with app.app_context():
+            raw = db.engine.raw_connection()
+            try:
+                plan = " / ".join(r[3] for r in raw.cursor().execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+            finally:
+                raw.close()
+        assert "ix_crm_customer_asset_tier_total_assets_id (asset_tier=?)" in plan
+        assert "TEMP B-TREE" not in plan
+
+
 @pytest.mark.parametrize(
     "condition, check",
     [

@@ -124,6 +124,31 @@ def test_customer_scope_follows_the_org_tree(demo, username):
         assert 0 < len(expected) < total
 
 
+@pytest.mark.parametrize("username", SCOPED)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "-total_assets", "limit": 7},
+        {"sort": "last_trade_date,customer_no", "limit": 11},
+        {
+            "sort": "-last_trade_date",
+            "limit": 13,
+            "filter": json.dumps({"field": "asset_tier", "op": "eq", "value": "mass"}),
+        },
+    ],
+    ids=["desc-money", "nullable-date-asc", "nullable-date-desc-filtered"],
+)
+def test_scoped_pages_follow_the_same_order_as_an_unscoped_list(demo, username, params):
+    """A scope of several alternatives is read as one ordered query per alternative, united:
+    the pages must be the administrator's list in the same order, cut down to the scope, with
+    every record once however the alternatives overlap."""
+    app, _ = demo
+    expected = expected_customers(app, username)
+    seen = api_ids(as_user(app, username), "customer", **params)
+    everyone = api_ids(as_user(app, "demo"), "customer", **params)
+    assert seen == [cid for cid in everyone if cid in expected]
+
+
 def test_scopes_nest_along_the_tree(demo):
     app, _ = demo
     own, team, branch = (expected_customers(app, u) for u in SCOPED)

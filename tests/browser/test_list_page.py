@@ -21,8 +21,10 @@ def test_filter_a_list_and_save_the_view(browser, live_server, new_page, screens
     page.click("#builder-add")
     field = page.locator("select[name=w0_f]")
     expect(field).to_be_visible()
-    field.select_option("asset_tier")
-    page.locator("select[name=w0_o]").select_option("in")  # the builder re-renders: a multi-select of tiers
+    with page.expect_response(lambda r: "w0_f=asset_tier" in r.url):  # the builder re-renders for the field
+        field.select_option("asset_tier")
+    with page.expect_response(lambda r: "w0_o=in" in r.url):  # and again: a multi-select of tiers
+        page.locator("select[name=w0_o]").select_option("in")
     values = page.locator("select[name=w0_v][multiple]")
     expect(values).to_be_visible()
     values.select_option(["hnw", "wealth"])

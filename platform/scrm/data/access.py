@@ -25,13 +25,18 @@ from .evaluation import prepared
 
 
 class AccessMixin:
-    def scoped(self, stmt: sa.Select, entity: EntityDef, env: Environment) -> sa.Select:
+    def scoped(
+        self, stmt: sa.Select, entity: EntityDef, env: Environment, branch: sa.ColumnElement[bool] | None = None
+    ) -> sa.Select:
         """``stmt`` limited to the records the user's roles let them see: the record scope over
-        the org tree and any condition the role adds."""
+        the org tree (or, given ``branch``, one of :meth:`scope_branches`) and any condition the
+        role adds."""
         if self.permissions.system:
             return stmt
         grant = self.permissions.grant(entity.name)
-        if grant.scope != "all":
+        if branch is not None:
+            stmt = stmt.where(branch)
+        elif grant.scope != "all":
             clause = ScopeCompiler(self.snapshot, self.principal, env).clause(entity, grant.scope)
             if clause is not None:
                 stmt = stmt.where(clause)
@@ -40,6 +45,17 @@ class AccessMixin:
             node = prepared(self.snapshot, condition, entity, "permission").node
             stmt = compile_sql(node, entity, self.snapshot.tables, env, dialect_name()).apply(stmt)
         return stmt
+
+    def scope_branches(self, entity: EntityDef, env: Environment) -> list[sa.ColumnElement[bool]] | None:
+        """The user's record scope on ``entity`` as two or more alternatives (owner, org unit,
+        shares…), or None when it is a single predicate or none at all."""
+        if self.permissions.system:
+            return None
+        grant = self.permissions.grant(entity.name)
+        if grant.scope == "all":
+            return None
+        parts = ScopeCompiler(self.snapshot, self.principal, env).branches(entity, grant.scope)
+        return parts if parts is not None and len(parts) > 1 else None
 
     def check_readable(self, node, param: str) -> None:
         """A filter may only look at what the user can read: testing a masked or hidden value

@@ -91,6 +91,9 @@ def equality_column(table: sa.Table, f: FieldDef) -> sa.Column:
 def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -> list[sa.Index]:
     """Indexes that follow from metadata: declared, unique (among live rows), references, composites.
 
+    A composite ending in a descending field (``["asset_tier", "-total_assets"]``) is a sort
+    index and ends with ``id`` descending too, the tie-break of a list sorted that way.
+
     A reference gets its own index only when no composite index already starts with it: the
     composite serves the same lookups, and every extra index slows down writing large tables."""
     out: dict[str, sa.Index] = {}
@@ -107,6 +110,11 @@ def field_indexes(entity: EntityDef, table: sa.Table, field_types: FieldTypes) -
             cols.append(table.c[column].desc() if raw.startswith("-") else table.c[column])
             names.append(column)
         else:
+            if spec["fields"][-1].startswith("-") and not spec.get("unique") and names[-1] != "id":
+                # a sort index: lists break ties by id in the last key's direction, so the index
+                # serves the whole ORDER BY and a page stops after LIMIT rows, sorting nothing
+                cols.append(table.c.id.desc())
+                names.append("id")
             name = spec.get("name") or index_name("uq" if spec.get("unique") else "ix", entity.table, names)
             if spec.get("unique"):
                 composites[name] = sa.Index(name, *cols, unique=True, sqlite_where=live, postgresql_where=live)

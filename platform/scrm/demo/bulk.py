@@ -245,14 +245,33 @@ def reset_sequences(tables: Iterable[EntityTables]) -> None:
         )
 
 
+FULL_STATISTICS_ROWS = 5_000_000  # SQLite tables up to this size get exact statistics
+
+
+def _analyze_sqlite() -> None:
+    """Sampled statistics for every table first (a full ANALYZE reads every index of a 25 GB
+    file), then exact ones for the tables small enough to read whole. Sampling caps every
+    "rows per key" near the sample size, so a status column with 2 M rows per value looks as
+    selective as an employee column with 30: the planner then reads a manager's assignments
+    through the status index (2.2 s instead of milliseconds at 1M customers)."""
+    db.session.execute(sa.text("PRAGMA analysis_limit=2000"))
+    db.session.execute(sa.text("ANALYZE"))
+    db.session.commit()
+    tables = [r[0] for r in db.session.execute(sa.text("SELECT DISTINCT tbl FROM sqlite_stat1"))]
+    db.session.execute(sa.text("PRAGMA analysis_limit=0"))
+    for name in tables:
+        quoted = '"' + name.replace('"', '""') + '"'
+        rows = db.session.execute(sa.text(f"SELECT max(rowid) FROM {quoted}")).scalar() or 0
+        if rows <= FULL_STATISTICS_ROWS:
+            db.session.execute(sa.text(f"ANALYZE {quoted}"))
+    db.session.commit()
+
+
 def analyze() -> None:
     """Fresh planner statistics after a bulk load (both databases plan badly without them)."""
     db.session.commit()
     if db.engine.dialect.name == "sqlite":
-        # sampled statistics (as PostgreSQL's): a full ANALYZE reads every index of a 25 GB file
-        db.session.execute(sa.text("PRAGMA analysis_limit=2000"))
-        db.session.execute(sa.text("ANALYZE"))
-        db.session.commit()
+        _analyze_sqlite()
         return
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")

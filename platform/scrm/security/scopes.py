@@ -154,12 +154,21 @@ class ScopeCompiler:
 
     def clause(self, entity: EntityDef, level: str, depth: int = 0) -> sa.ColumnElement[bool] | None:
         """Rows of ``entity`` inside ``level`` for the principal; None when every row is."""
+        parts = self.branches(entity, level, depth)
+        if parts is None:
+            return None
+        return sa.or_(*parts) if parts else sa.false()
+
+    def branches(self, entity: EntityDef, level: str, depth: int = 0) -> list[sa.ColumnElement[bool]] | None:
+        """The scope as alternatives whose OR it is: one per owner, org, share and parent clause
+        (none: no row; None: every row). Each alone is a plain predicate a planner can estimate
+        and serve from an index; their OR is not, so ordered lists query them one by one."""
         if level == "all":
             return None
         main = self.snapshot.tables[entity.name].main
         spec = _option(entity, "scope")
         if not spec:
-            return main.c.created_by == self.who.user_id if self.who.user_id is not None else sa.false()
+            return [main.c.created_by == self.who.user_id] if self.who.user_id is not None else []
         units = self.who.units(level)
         parts: list[sa.ColumnElement[bool]] = []
         for name in _listed(spec.get("owner")):
@@ -188,7 +197,7 @@ class ScopeCompiler:
                         )
                     )
                 )
-        return sa.or_(*parts) if parts else sa.false()
+        return parts
 
     def _staff_in(self, units: tuple[int, ...]) -> sa.Select:
         staff = staff_entity(self.snapshot)
