@@ -56,6 +56,12 @@ def live_server(app, seed):
     thread.join(5)
 
 
+def _console_error(msg) -> str:
+    """A console error with where it came from (an intermittent one is found by its source)."""
+    where = msg.location or {}
+    return f"{msg.text} [{where.get('url') or '?'}:{where.get('lineNumber', '?')}; page {msg.page.url if msg.page else '?'}]"
+
+
 def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", password="Secret-pass-123"):
     context = browser.new_context(
         java_script_enabled=javascript,
@@ -65,7 +71,7 @@ def _new_page(browser, base, *, javascript=True, mobile=False, user="admin", pas
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("console", lambda msg: errors.append(_console_error(msg)) if msg.type == "error" else None)
     page.scrm_errors = errors
     page.goto(f"{base}/login")
     page.fill("#username", user)

@@ -24,13 +24,16 @@ def test_professional_investor_shows_and_requires_the_certificate(browser, live_
     expect(cert).to_be_visible()  # the server decided, htmx swapped the region in
     expect(page.locator("label[for=f-professional_cert_no]")).to_have_class(re.compile("scrm-required"))
 
-    cert.fill("x")
-    cert.press("Tab")
-    page.locator("#f-professional_cert_no").fill("")
-    page.locator("#f-professional_cert_no").press("Tab")  # leaving it emptied: the message a save would give
+    def leave(value: str) -> None:
+        """Type ``value`` and leave the field; wait for its inline validation to swap in."""
+        with page.expect_response(lambda r: "/validate/professional_cert_no" in r.url):
+            page.locator("#f-professional_cert_no").fill(value)
+            page.locator("#f-professional_cert_no").press("Tab")
+
+    leave("x")
+    leave("")  # leaving it emptied: the message a save would give
     expect(page.locator("#wrap-professional_cert_no .invalid-feedback")).to_contain_text(re.compile("必填|required"))
-    page.locator("#f-professional_cert_no").fill("ZY2026000777")
-    page.locator("#f-professional_cert_no").press("Tab")
+    leave("ZY2026000777")
     expect(page.locator("#wrap-professional_cert_no .invalid-feedback")).to_have_count(0)
     page.fill("#f-professional_valid_until", "2028-06-30")
 
