@@ -25,10 +25,14 @@ def test_professional_investor_shows_and_requires_the_certificate(browser, live_
     expect(page.locator("label[for=f-professional_cert_no]")).to_have_class(re.compile("scrm-required"))
 
     def leave(value: str) -> None:
-        """Type ``value`` and leave the field; wait for its inline validation to swap in."""
-        with page.expect_response(lambda r: "/validate/professional_cert_no" in r.url):
-            page.locator("#f-professional_cert_no").fill(value)
-            page.locator("#f-professional_cert_no").press("Tab")
+        """Type ``value`` and leave the field; wait until its inline validation has been swapped
+        in (the response alone is not enough: typing into the field before the swap is typing
+        into the element the swap throws away)."""
+        page.locator("#wrap-professional_cert_no").evaluate("el => { el.dataset.stale = '1'; }")
+        page.locator("#f-professional_cert_no").fill(value)
+        page.locator("#f-professional_cert_no").press("Tab")
+        expect(page.locator("#wrap-professional_cert_no[data-stale]")).to_have_count(0)
+        expect(page.locator("#wrap-professional_cert_no")).to_have_count(1)
 
     leave("x")
     leave("")  # leaving it emptied: the message a save would give
