@@ -154,3 +154,15 @@ def local_today() -> date:
     from zoneinfo import ZoneInfo
 
     return datetime.now(ZoneInfo(os.environ.get("SCRM_TIMEZONE", "Asia/Shanghai"))).date()
+
+
+def after_swap(page, target: str, action) -> None:
+    """Run ``action`` (a browser step that makes htmx replace ``target``) and wait until the
+    replacement is in the page. Waiting for the response is not enough: a step taken between
+    the response and the swap acts on the element the swap throws away."""
+    from playwright.sync_api import expect
+
+    page.locator(target).evaluate("el => { el.dataset.stale = '1'; }")
+    action()
+    expect(page.locator(f"{target}[data-stale]")).to_have_count(0)
+    expect(page.locator(target)).to_have_count(1)

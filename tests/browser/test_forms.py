@@ -6,6 +6,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from support import after_swap
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +26,9 @@ def test_professional_investor_shows_and_requires_the_certificate(browser, live_
     expect(page.locator("label[for=f-professional_cert_no]")).to_have_class(re.compile("scrm-required"))
 
     def leave(value: str) -> None:
-        """Type ``value`` and leave the field; wait until its inline validation has been swapped
-        in (the response alone is not enough: typing into the field before the swap is typing
-        into the element the swap throws away)."""
-        page.locator("#wrap-professional_cert_no").evaluate("el => { el.dataset.stale = '1'; }")
-        page.locator("#f-professional_cert_no").fill(value)
-        page.locator("#f-professional_cert_no").press("Tab")
-        expect(page.locator("#wrap-professional_cert_no[data-stale]")).to_have_count(0)
-        expect(page.locator("#wrap-professional_cert_no")).to_have_count(1)
+        """Type ``value`` and leave the field; wait until its inline validation is swapped in."""
+        field = page.locator("#f-professional_cert_no")
+        after_swap(page, "#wrap-professional_cert_no", lambda: (field.fill(value), field.press("Tab")))
 
     leave("x")
     leave("")  # leaving it emptied: the message a save would give
