@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from ..fields.temporal import local_zone
 from ..i18n import text
 from ..meta.model import EntityDef
-from .exporting import FORMULA_START, NUMBERS, Column, TitleMasks, cell_text, header_row
+from .exporting import FORMULA_START, NUMBERS, Column, TitleMasks, cell_text, export_batches, header_row
 from .records import RecordService
 
 SHEET_TITLE_BAD = str.maketrans({c: " " for c in "[]:*?/\\"})
@@ -46,15 +46,10 @@ def write_xlsx(
     sheet.append([_text_cell(sheet, name, bold=True) for name in header_row(columns, watermark)])
     titles = TitleMasks(svc, entity)
     count = 0
-    names = [c.field.name for c in columns]
-    for batch in svc.scan(entity.name, filter=filter, search=search, fields=names):
-        if limit is not None:
-            batch = batch[: max(0, limit - count)]
+    for batch in export_batches(svc, entity, columns, filter, search, limit):
         for record in batch:
             sheet.append([record["id"], *(_value_cell(sheet, svc, c, record, titles) for c in columns)])
         count += len(batch)
-        if limit is not None and count >= limit:
-            break
     out = io.BytesIO()
     book.save(out)
     return out.getvalue(), count

@@ -464,15 +464,23 @@ def write_csv(
     writer.writerow(header_row(columns, watermark))
     titles = TitleMasks(svc, entity)
     count = 0
-    names = [c.field.name for c in columns]
-    for batch in svc.scan(entity.name, filter=filter, search=search, fields=names):
-        if limit is not None:
-            batch = batch[: max(0, limit - count)]
+    for batch in export_batches(svc, entity, columns, filter, search, limit):
         writer.writerows([record["id"], *(cell_text(svc, c, record, titles) for c in columns)] for record in batch)
         count += len(batch)
-        if limit is not None and count >= limit:
-            break
     return count
+
+
+def export_batches(svc: RecordService, entity: EntityDef, columns: list[Column], filter, search, limit: int | None):
+    """The records to export, in batches, at most ``limit`` in all (every file format reads them so)."""
+    count = 0
+    for batch in svc.scan(entity.name, filter=filter, search=search, fields=[c.field.name for c in columns]):
+        if limit is not None:
+            batch = batch[: max(0, limit - count)]
+        if batch:
+            yield batch
+        count += len(batch)
+        if limit is not None and count >= limit:
+            return
 
 
 def header_row(columns: list[Column], watermark: str) -> list[str]:
