@@ -16,6 +16,15 @@
 ``SCRM_EXPORT_DOWNLOADS``  how many times an exported file can be downloaded; default 3
 ``SCRM_IMPORT_MAX_MB``     the largest file one import may upload, in megabytes; default 20
 ``SCRM_IMPORT_MAX_ROWS``   the most data rows one imported file may hold; default 100000
+``SCRM_SMTP_HOST``         the mail server of the e-mail channel (unset: e-mail is not sent)
+``SCRM_SMTP_PORT``         default 25; ``SCRM_SMTP_USER`` / ``SCRM_SMTP_PASSWORD`` to log in
+``SCRM_SMTP_STARTTLS``     ``1`` to upgrade the connection with STARTTLS
+``SCRM_SMTP_FROM``         the sender address; default ``scrm@localhost``
+``SCRM_SMS_GATEWAY_URL``   the HTTP JSON gateway of the SMS channel (unset: SMS is not sent);
+                           ``scrm sms-simulator`` is a local one
+``SCRM_SMS_TOKEN``         bearer token for the gateway; ``SCRM_SMS_SIGN`` the registered signature
+``SCRM_SCHEDULER``         ``auto`` (default: ``scrm run`` schedules when it wins the leader lock)
+                           or ``off``
 =========================  =====================================================
 """
 
@@ -52,6 +61,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_EXPORT_DOWNLOADS", 3, 1, 100),
         ("SCRM_IMPORT_MAX_MB", 20, 1, 1024),
         ("SCRM_IMPORT_MAX_ROWS", 100_000, 1, 10_000_000),
+        ("SCRM_SMTP_PORT", 25, 1, 65_535),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
@@ -68,6 +78,15 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         "SCRM_LOCALE": locale,
         "SCRM_ENCRYPTION_KEY": env.get("SCRM_ENCRYPTION_KEY"),
         **numbers,
+        "SCRM_SMTP_HOST": env.get("SCRM_SMTP_HOST") or None,
+        "SCRM_SMTP_USER": env.get("SCRM_SMTP_USER") or None,
+        "SCRM_SMTP_PASSWORD": env.get("SCRM_SMTP_PASSWORD") or None,
+        "SCRM_SMTP_STARTTLS": (env.get("SCRM_SMTP_STARTTLS") or "0") in ("1", "true", "yes"),
+        "SCRM_SMTP_FROM": env.get("SCRM_SMTP_FROM") or "scrm@localhost",
+        "SCRM_SMS_GATEWAY_URL": env.get("SCRM_SMS_GATEWAY_URL") or None,
+        "SCRM_SMS_TOKEN": env.get("SCRM_SMS_TOKEN") or None,
+        "SCRM_SMS_SIGN": env.get("SCRM_SMS_SIGN") or "SCRM",
+        "SCRM_SCHEDULER": (env.get("SCRM_SCHEDULER") or "auto").lower(),
         "SCRM_PLUGINS_DISABLED": {p.strip() for p in (env.get("SCRM_PLUGINS_DISABLED") or "").split(",") if p.strip()},
         "SECRET_KEY": env.get("SCRM_SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": url,

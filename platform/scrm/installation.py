@@ -28,11 +28,14 @@ def ensure_system_schema() -> list[str]:
     from alembic.runtime.migration import MigrationContext
 
     from . import data as _data  # noqa: F401
+    from .alerts import store as _alert_store  # noqa: F401  (registers scrm_alert_*)
     from .data import exporting as _exporting  # noqa: F401  (registers scrm_export)
     from .data import history as _history  # noqa: F401  (registers scrm_change)
     from .data import importing as _importing  # noqa: F401  (registers scrm_import)
     from .data import saved_views as _saved_views  # noqa: F401  (registers scrm_saved_view)
     from .data.migrate import add_column
+    from .notify import inbox as _inbox  # noqa: F401  (registers scrm_notification)
+    from .notify import outbox as _outbox  # noqa: F401  (registers scrm_outbox)
     from .security import audit
 
     created: list[str] = []

@@ -245,69 +245,8 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         uniqueness and references are left to the database's indexes and foreign keys."""
         entity = self.entity(entity_name)
         self.permissions.require(entity, "import")
-        et = self.tables(entity)
-        stored = self.stored_fields(entity)
-        multi = self.multi_fields(entity)
-        defaults = self.defaults(entity)
-        inserted = 0
         try:
-            for start in range(0, len(rows), batch):
-                chunk = rows[start : start + batch]
-                moment = now()
-                main_rows, link_values = [], []
-                for i, data in enumerate(chunk):
-                    try:
-                        cleaned = self.validate(entity, data, partial=False)
-                    except ValidationFailed as exc:
-                        raise ValidationFailed(
-                            exc.message, [Detail(f"[{start + i}].{d.path}", d.message, d.code) for d in exc.details]
-                        ) from None
-                    merged = {**defaults, **cleaned}
-                    self._compute_stored(entity, merged)
-                    row = {
-                        "version": 1,
-                        "created_at": moment,
-                        "updated_at": moment,
-                        "created_by": self.user_id,
-                        "updated_by": self.user_id,
-                    }
-                    for f in stored:
-                        row.update(stored_columns(f, merged.get(f.name)))
-                    main_rows.append(row)
-                    link_values.append({f.id: merged.get(f.name) or [] for f in multi})
-                ids = (
-                    db.session.execute(
-                        sa.insert(et.main).returning(et.main.c.id, sort_by_parameter_order=True), main_rows
-                    )
-                    .scalars()
-                    .all()
-                )
-                for f in multi:
-                    links = [
-                        {"record_id": rid, "value": v}
-                        for rid, values in zip(ids, link_values, strict=True)
-                        for v in values[f.id]
-                    ]
-                    if links:
-                        db.session.execute(sa.insert(et.links[f.id]), links)
-                record_changes(
-                    [
-                        {
-                            "entity": entity.name,
-                            "record_id": rid,
-                            "version": 1,
-                            "action": "create",
-                            "field_id": None,
-                            "field_name": None,
-                            "old_value": None,
-                            "new_value": None,
-                            "user_id": self.user_id,
-                            "changed_at": moment,
-                        }
-                        for rid in ids
-                    ]
-                )
-                inserted += len(ids)
+            inserted = len(self.insert_many(entity, rows, batch))
             audit.append("import", self.actor(), entity=entity.name, row_count=inserted)
             db.session.commit()
         except IntegrityError as exc:
@@ -316,6 +255,72 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         except Exception:
             db.session.rollback()
             raise
+        return inserted
+
+    def insert_many(self, entity: EntityDef, rows: list[dict], batch: int = 1000) -> list[int]:
+        """Validate and insert ``rows`` in the current transaction (the caller commits and audits);
+        their ids in order. Uniqueness and references are left to the database's indexes and
+        foreign keys."""
+        et = self.tables(entity)
+        stored = self.stored_fields(entity)
+        multi = self.multi_fields(entity)
+        defaults = self.defaults(entity)
+        inserted: list[int] = []
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            moment = now()
+            main_rows, link_values = [], []
+            for i, data in enumerate(chunk):
+                try:
+                    cleaned = self.validate(entity, data, partial=False)
+                except ValidationFailed as exc:
+                    raise ValidationFailed(
+                        exc.message, [Detail(f"[{start + i}].{d.path}", d.message, d.code) for d in exc.details]
+                    ) from None
+                merged = {**defaults, **cleaned}
+                self._compute_stored(entity, merged)
+                row = {
+                    "version": 1,
+                    "created_at": moment,
+                    "updated_at": moment,
+                    "created_by": self.user_id,
+                    "updated_by": self.user_id,
+                }
+                for f in stored:
+                    row.update(stored_columns(f, merged.get(f.name)))
+                main_rows.append(row)
+                link_values.append({f.id: merged.get(f.name) or [] for f in multi})
+            ids = (
+                db.session.execute(sa.insert(et.main).returning(et.main.c.id, sort_by_parameter_order=True), main_rows)
+                .scalars()
+                .all()
+            )
+            for f in multi:
+                links = [
+                    {"record_id": rid, "value": v}
+                    for rid, values in zip(ids, link_values, strict=True)
+                    for v in values[f.id]
+                ]
+                if links:
+                    db.session.execute(sa.insert(et.links[f.id]), links)
+            record_changes(
+                [
+                    {
+                        "entity": entity.name,
+                        "record_id": rid,
+                        "version": 1,
+                        "action": "create",
+                        "field_id": None,
+                        "field_name": None,
+                        "old_value": None,
+                        "new_value": None,
+                        "user_id": self.user_id,
+                        "changed_at": moment,
+                    }
+                    for rid in ids
+                ]
+            )
+            inserted += ids
         return inserted
 
     def _insert(self, entity: EntityDef, values: dict) -> int:

@@ -44,3 +44,27 @@ def scrm_check_record(entity, record, old, lookup, find, today):
     name what was found (a banned phrase and its compliant alternative); rules that a condition
     can express belong in the entity's check constraints, where business staff can change them.
     """
+
+
+@hookspec
+def scrm_notification_channels(config):
+    """Return notification channels to add: objects with a ``name`` and
+    ``send(*, address, subject, body, template, params) -> provider id or None``.
+
+    ``config`` is the application's configuration. Rules and workflows name channels in their
+    ``notify`` actions (``"channel": "wecom"``); messages to them go through the outbox, so
+    ``send`` runs after commit, and may raise :class:`scrm.notify.channels.DeliveryError` to be
+    retried later or :class:`~scrm.notify.channels.ChannelUnavailable` while not configured. A
+    channel named like a built-in (``email``, ``sms``) replaces it.
+    """
+
+
+@hookspec
+def scrm_calendars():
+    """Return trading or business calendars to add: a mapping of name to
+    :class:`scrm.jobs.calendars.Calendar`.
+
+    A rule's ``schedule.calendar`` names one; the scheduler skips the days it marks closed. The
+    built-in ``sse_trading_days`` is the Shanghai Stock Exchange's (weekdays less the published
+    holidays); a plugin's calendar of the same name replaces it.
+    """

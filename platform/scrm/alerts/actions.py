@@ -1,0 +1,446 @@
+"""What a firing does, applied a batch of firings at a time inside the transaction that inserted
+them: tasks, tags, field values and notifications either all exist with their firings or none do.
+Notifications to the outside (e-mail, SMS) only enter the outbox here; a worker sends them after
+commit (:mod:`scrm.notify.outbox`).
+
+Recipients are employees: ``{"field": path}`` names one through a reference (the account
+manager, ``primary_manager.supervisor``), ``{"role": r, "within": {"field": org}}`` finds the
+nearest active employee with that role in the record's org unit or above it, ``{"user": name}``
+a user by login.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import durations
+from ..conditions import Environment
+from ..conditions.reltime import resolve_instant
+from ..data.records import RecordService
+from ..db import db, run
+from ..i18n import _candidates
+from ..meta.model import EntityDef
+from ..notify import inbox, outbox
+from ..security import audit
+from .compile import PreparedRule, link_entity
+
+TITLE_LENGTH = 200
+
+
+@dataclass
+class Fired:
+    """One new firing: the record, its metric values and the values its actions read."""
+
+    record_id: int
+    firing_id: int
+    metrics: dict[str, Any]
+    values: dict[str, Any]  # record paths
+    period_key: str
+
+
+@dataclass
+class Applied:
+    tasks: int = 0
+    tagged: int = 0
+    updated: int = 0
+    messages: int = 0
+
+
+@dataclass(eq=False)
+class ActionRunner:
+    snapshot: Any
+    prepared: PreparedRule
+    env: Environment
+    locale: str
+    service: RecordService
+    applied: Applied = field(default_factory=Applied)
+    _employees: dict[int, dict | None] = field(default_factory=dict)
+    _org_parents: dict[int, int | None] | None = None
+    _role_holders: dict[tuple[int, str], int | None] = field(default_factory=dict)
+    _tag_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rule(self):
+        return self.prepared.rule
+
+    @property
+    def entity(self) -> EntityDef:
+        return self.prepared.entity
+
+    def apply(self, batch: list[Fired]) -> None:
+        for i, action in enumerate(self.rule.actions):
+            handler = getattr(self, f"_do_{action['do']}", None)
+            if handler is None:
+                continue  # start_workflow, send_survey, webhook: added with the issues that own them
+            handler(i, action, batch)
+
+    # -- texts --------------------------------------------------------------------------------
+    def values(self, fired: Fired) -> dict:
+        return {
+            "record": _nested(fired.values) | {"id": fired.record_id},
+            "metrics": fired.metrics,
+            "rule": {"name": self.rule.name, "label": _text(self.rule.label, self.locale)},
+            "params": dict(self.env.params),
+        }
+
+    def render(self, index: int, key: str, fired: Fired) -> str | None:
+        templates = self.prepared.templates.get(index, {})
+        if key in templates:
+            return templates[key].render(self.values(fired))
+        for locale in _candidates(self.locale):
+            if f"{key}:{locale}" in templates:
+                return templates[f"{key}:{locale}"].render(self.values(fired))
+        localised = [k for k in templates if k.startswith(f"{key}:")]
+        return templates[localised[0]].render(self.values(fired)) if localised else None
+
+    # -- recipients ---------------------------------------------------------------------------
+    def recipients(self, spec: dict, fired: Fired) -> list[int]:
+        """Employee ids a recipient spec names for one firing."""
+        if "field" in spec:
+            value = fired.values.get(spec["field"])
+            return [value] if isinstance(value, int) else []
+        if "role" in spec:
+            unit = fired.values.get(spec["within"]["field"]) if "within" in spec else None
+            found = self._role_holder(unit, spec["role"]) if isinstance(unit, int) else None
+            return [found] if found else []
+        if "user" in spec:
+            emp = self.snapshot.entity("employee")
+            t = self.snapshot.tables["employee"].main
+            login = emp.field("login") if emp else None
+            if login is None:
+                return []
+            found = run(sa.select(t.c.id).where(t.c[login.column] == spec["user"], t.c.deleted_at.is_(None))).first()
+            return [found[0]] if found else []
+        return []
+
+    def _role_holder(self, unit: int, role: str) -> int | None:
+        """The nearest active employee with ``role`` in ``unit`` or up the org tree."""
+        if (unit, role) in self._role_holders:
+            return self._role_holders[(unit, role)]
+        parents = self._parents()
+        emp = self.snapshot.entity("employee")
+        t = self.snapshot.tables["employee"].main
+        found, current, seen = None, unit, set()
+        while current is not None and current not in seen and found is None:
+            seen.add(current)
+            row = run(
+                sa.select(t.c.id)
+                .where(
+                    t.c[emp.field("org_unit").column] == current,
+                    t.c[emp.field("role").column] == role,
+                    t.c[emp.field("status").column].is_distinct_from("left"),
+                    t.c.deleted_at.is_(None),
+                )
+                .order_by(t.c.id)
+                .limit(1)
+            ).first()
+            found = row[0] if row else None
+            current = parents.get(current)
+        self._role_holders[(unit, role)] = found
+        return found
+
+    def _parents(self) -> dict[int, int | None]:
+        if self._org_parents is None:
+            org = self.snapshot.entity("org_unit")
+            t = self.snapshot.tables["org_unit"].main
+            column = t.c[org.field("parent").column]
+            self._org_parents = {r[0]: r[1] for r in run(sa.select(t.c.id, column))}
+        return self._org_parents
+
+    def employee(self, employee_id: int) -> dict | None:
+        if employee_id not in self._employees:
+            try:
+                self._employees[employee_id] = self.service.load("employee", employee_id)
+            except Exception:  # deleted meanwhile: nobody to tell
+                self._employees[employee_id] = None
+        return self._employees[employee_id]
+
+    # -- actions ------------------------------------------------------------------------------
+    def _do_create_task(self, index: int, action: dict, batch: list[Fired]) -> None:
+        task = self.snapshot.entity(action.get("entity", "task"))
+        rows = []
+        for fired in batch:
+            assignees = self.recipients(action["assign_to"], fired)
+            row = {
+                "title": (self.render(index, "title", fired) or self.rule.name)[:TITLE_LENGTH],
+                "type": action.get("type", "alert_followup"),
+                "priority": action.get("priority", "P3"),
+                "status": "open",
+                "assignee": assignees[0] if assignees else None,
+                "due_at": self._due(action.get("due")),
+                "source_rule": self.rule.name,
+                "alert_event": str(fired.firing_id),
+                "dedupe_key": f"{self.rule.name}:{fired.record_id}:{fired.period_key}"[:200],
+            }
+            description = self.render(index, "description", fired)
+            if description:
+                row["description"] = description
+            ref = task.field(self.entity.name)
+            if action.get("link", "record") == "record" and ref is not None and ref.get("target") == self.entity.name:
+                row[ref.name] = fired.record_id
+            rows.append({k: v for k, v in row.items() if task.field(k) is not None and v is not None})
+        ids = self.service.insert_many(task, rows)
+        if ids:
+            audit.append("rule_create", audit.SYSTEM, entity=task.name, row_count=len(ids), reason=self.rule.name)
+        self.applied.tasks += len(ids)
+
+    def _due(self, due) -> datetime | None:
+        if due is None:
+            return None
+        if isinstance(due, dict):
+            return resolve_instant(due["time"], self.env.now, self.env.tz)
+        return durations.parse(due).after(self.env.now.astimezone(self.env.tz))
+
+    def _do_set(self, index: int, action: dict, batch: list[Fired]) -> None:
+        f = self.entity.field(action["field"])
+        t = self.snapshot.tables[self.entity.name].main
+        value = self.service.field_types[f.type].validate(action["value"], f)
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_([x.record_id for x in batch]), t.c[f.column].is_distinct_from(value))
+            .values({f.column: value, "version": t.c.version + 1, "updated_at": self.env.now})
+        )
+        if action.get("only_if_null"):
+            stmt = stmt.where(t.c[f.column].is_(None))
+        count = db.session.execute(stmt).rowcount
+        if count:
+            audit.append(
+                "rule_update",
+                audit.SYSTEM,
+                entity=self.entity.name,
+                fields=[f.name],
+                row_count=count,
+                reason=self.rule.name,
+            )
+        self.applied.updated += count
+
+    def _do_tag(self, index: int, action: dict, batch: list[Fired]) -> None:
+        ids = [x.record_id for x in batch]
+        if action.get("remove"):
+            untag(self.snapshot, self.entity, ids, self.tag_ids(action["remove"]), self.env.now, self.rule.name)
+        if not action.get("add"):
+            return
+        tags = self.tag_ids(action["add"])
+        expires = None
+        if action.get("expires"):
+            expires = durations.parse(action["expires"]).after(self.env.now.astimezone(self.env.tz)).date()
+        evidence = {x.record_id: _json(x.metrics) for x in batch}
+        self.applied.tagged += add_tags(
+            self.snapshot, self.service, self.entity, ids, tags, self.env, self.rule.name, expires, evidence
+        )
+
+    def tag_ids(self, codes: list[str]) -> dict[str, int]:
+        missing = [c for c in codes if c not in self._tag_ids]
+        if missing:
+            self._tag_ids.update(tag_ids(self.snapshot, self.service, missing, create=True))
+        return {c: self._tag_ids[c] for c in codes if c in self._tag_ids}
+
+    def _do_notify(self, index: int, action: dict, batch: list[Fired]) -> None:
+        channels = action.get("channels") or [action.get("channel", "inapp")]
+        for fired in batch:
+            employees = []
+            for spec in action["to"]:
+                employees += [e for e in self.recipients(spec, fired) if e not in employees]
+            subject = self.render(index, "subject", fired) or self.render(index, "title", fired)
+            body = self.render(index, "body", fired)
+            params = {
+                k[len("param:") :]: t.render(self.values(fired))
+                for k, t in self.prepared.templates.get(index, {}).items()
+                if k.startswith("param:")
+            }
+            subject = subject or _text(self.rule.label, self.locale)
+            link = f"/records/{self.entity.name}/{fired.record_id}"
+            for employee_id in employees:
+                person = self.employee(employee_id)
+                if person is None:
+                    continue
+                for channel in channels:
+                    message = outbox.Message(
+                        channel=channel,
+                        recipient=person,
+                        subject=subject,
+                        body=body or subject,
+                        template=action.get("template"),
+                        params=params,
+                        link=link,
+                        severity=self.rule.severity,
+                        rule=self.rule.name,
+                        firing_id=fired.firing_id,
+                    )
+                    if channel == "inapp":
+                        self.applied.messages += inbox.deliver(message)
+                    else:
+                        self.applied.messages += outbox.enqueue(message)
+
+
+# -- tags ----------------------------------------------------------------------------------------
+def tag_ids(snapshot, service: RecordService, codes: list[str], *, create: bool) -> dict[str, int]:
+    """Tag records by code; with ``create``, a code nobody defined yet becomes a rule tag."""
+    tag = snapshot.entity("tag")
+    t = snapshot.tables["tag"].main
+    code_col = t.c[tag.field("code").column]
+    found = {r[1]: r[0] for r in run(sa.select(t.c.id, code_col).where(code_col.in_(codes), t.c.deleted_at.is_(None)))}
+    missing = [c for c in codes if c not in found]
+    if missing and create:
+        rows = [_complete(tag, {"code": c, "name": c, "tag_type": "rule", "active": True}) for c in missing]
+        for code, new_id in zip(missing, service.insert_many(tag, rows), strict=True):
+            found[code] = new_id
+    return found
+
+
+def _complete(entity: EntityDef, row: dict) -> dict:
+    """``row`` less the fields ``entity`` lacks, with its other required choices set to their
+    first option (a tag a rule creates gets the first category; an admin recategorises it)."""
+    out = {k: v for k, v in row.items() if entity.field(k) is not None}
+    for f in entity.active_fields:
+        if f.name not in out and f.get("required") and not f.has_default and f.options:
+            out[f.name] = f.options[0].value
+    return out
+
+
+def _tag_names(snapshot, ids: list[int]) -> dict[int, str]:
+    tag = snapshot.entity("tag")
+    t = snapshot.tables["tag"].main
+    name = t.c[tag.field("name").column]
+    return {r[0]: r[1] for r in run(sa.select(t.c.id, name).where(t.c.id.in_(ids)))}
+
+
+def add_tags(
+    snapshot, service, entity: EntityDef, ids: list[int], tags: dict[str, int], env, rule: str, expires, evidence
+):
+    """Link each record to each tag it does not hold yet; keep the summary field in step."""
+    link = link_entity(snapshot, entity)
+    t = snapshot.tables[link.name].main
+    record_col, tag_col = t.c[link.field(entity.name).column], t.c[link.field("tag").column]
+    removed = t.c[link.field("removed_at").column]
+    until = t.c[link.field("valid_until").column]
+    today = env.now.astimezone(env.tz).date()
+    held = {
+        (r[0], r[1])
+        for r in run(
+            sa.select(record_col, tag_col).where(
+                record_col.in_(ids),
+                tag_col.in_(list(tags.values())),
+                removed.is_(None),
+                t.c.deleted_at.is_(None),
+                sa.or_(until.is_(None), until >= today),
+            )
+        )
+    }
+    rows = []
+    for record_id in ids:
+        for tag_id in tags.values():
+            if (record_id, tag_id) not in held:
+                rows.append(
+                    {
+                        entity.name: record_id,
+                        "tag": tag_id,
+                        "source": "rule",
+                        "applied_at": env.now,
+                        "valid_until": expires,
+                        "evidence": {"rule": rule, "metrics": evidence.get(record_id, {})},
+                    }
+                )
+    rows = [{k: v for k, v in r.items() if link.field(k) is not None and v is not None} for r in rows]
+    new = service.insert_many(link, rows)
+    if new:
+        _summary(snapshot, entity, [(r[entity.name], r["tag"]) for r in rows], add=True)
+        audit.append("rule_tag", audit.SYSTEM, entity=link.name, row_count=len(new), reason=rule)
+    return len(new)
+
+
+def untag(
+    snapshot, entity: EntityDef, ids: list[int] | None, tags: dict[str, int], now: datetime, rule: str, source=None
+) -> int:
+    """End the records' active links to ``tags`` (``ids`` None: every holder; ``source``: only
+    links of that source, so a rule never ends a tag a person applied); returns how many."""
+    link = link_entity(snapshot, entity)
+    t = snapshot.tables[link.name].main
+    record_col, tag_col = t.c[link.field(entity.name).column], t.c[link.field("tag").column]
+    removed = t.c[link.field("removed_at").column]
+    where = [tag_col.in_(list(tags.values())), removed.is_(None), t.c.deleted_at.is_(None)]
+    if ids is not None:
+        where.append(record_col.in_(ids))
+    if source is not None:
+        where.append(t.c[link.field("source").column] == source)
+    pairs = [(r[0], r[1]) for r in run(sa.select(record_col, tag_col).where(*where))]
+    if not pairs:
+        return 0
+    db.session.execute(
+        sa.update(t).where(*where).values({removed.name: now, "version": t.c.version + 1, "updated_at": now})
+    )
+    _summary(snapshot, entity, pairs, add=False)
+    audit.append("rule_untag", audit.SYSTEM, entity=link.name, row_count=len(pairs), reason=rule)
+    return len(pairs)
+
+
+def _summary(snapshot, entity: EntityDef, pairs: list[tuple[int, int]], *, add: bool) -> None:
+    """The entity's ``tags`` field (a quick view of current tag names) follows its links."""
+    f = entity.field("tags")
+    et = snapshot.tables[entity.name]
+    if f is None or f.id not in et.links or not pairs:
+        return
+    names = _tag_names(snapshot, sorted({tag for _r, tag in pairs}))
+    link = et.links[f.id]
+    wanted = {(record, names[tag]) for record, tag in pairs if tag in names}
+    records = sorted({r for r, _n in wanted})
+    existing = {
+        (r[0], r[1]) for r in run(sa.select(link.c.record_id, link.c.value).where(link.c.record_id.in_(records)))
+    }
+    if add:
+        rows = [{"record_id": r, "value": v} for r, v in sorted(wanted - existing)]
+        if rows:
+            db.session.execute(sa.insert(link), rows)
+    else:
+        for record, value in sorted(wanted & existing):
+            db.session.execute(sa.delete(link).where(link.c.record_id == record, link.c.value == value))
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _nested(values: dict[str, Any]) -> dict:
+    """``{"a.b": 1}`` as ``{"a": {"b": 1}}`` for templates; a reference's own value stays under
+    its name when a deeper path also reads it."""
+    out: dict[str, Any] = {}
+    for path, value in sorted(values.items(), key=lambda kv: kv[0].count(".")):
+        parts = path.split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {} if child is None else {"id": child}
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _json(values: dict) -> dict:
+    return {k: _plain(v) for k, v in values.items()}
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+def metrics_json(values: dict) -> str:
+    return json.dumps(_json(values), ensure_ascii=False, sort_keys=True)
+
+
+def _text(value, locale: str) -> str:
+    if isinstance(value, dict):
+        for key in _candidates(locale):
+            if value.get(key):
+                return value[key]
+        return next(iter(value.values()), "")
+    return str(value or "")

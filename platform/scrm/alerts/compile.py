@@ -1,0 +1,179 @@
+"""A rule as one SQL statement: the records matching ``scope ∧ condition``, each with its metric
+values, the record values its actions read, when the rule last fired for it and whether it
+already holds the rule's tags.
+
+The condition, the metrics and the action paths go through one condition compiler, so an
+aggregate the condition and a metric share is computed once (one derived table on PostgreSQL).
+Tag and cooldown look-ups are correlated subqueries: they run for the matched rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..conditions import Environment, Preparer, ir
+from ..conditions.check import document_source
+from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
+from ..conditions.sqlvalues import typed
+from ..meta.model import EntityDef
+from ..notify import placeholders
+from .model import Rule
+from .store import Firing
+
+METRIC_DIGITS = 6  # a metric that is a quotient is rounded to this many decimals
+
+
+@dataclass(eq=False)
+class PreparedRule:
+    rule: Rule
+    entity: EntityDef
+    node: ir.Node
+    untag: ir.Node | None
+    metrics: dict[str, ir.Operand]
+    paths: dict[str, ir.Operand]  # record paths the actions, templates and dedupe key read
+    templates: dict[int, dict[str, placeholders.MessageTemplate]] = field(default_factory=dict)
+
+
+def prepare(snapshot, rule: Rule) -> PreparedRule:
+    """The rule's condition, metrics and action paths, prepared once per published revision
+    (:class:`~scrm.conditions.ConditionError` when the document does not fit the definitions)."""
+
+    def build() -> PreparedRule:
+        entity = snapshot.entity(rule.entity)
+        context = "event" if rule.trigger else "alert"
+        source = document_source(rule.doc, dict.fromkeys(rule.params) | dict.fromkeys(_trigger_params(rule)))
+        preparer = Preparer(snapshot.field_types, snapshot.entity, context, source=source)
+        parts = [rule.doc[k] for k in ("scope", "condition") if k in rule.doc]
+        node = preparer.condition({"all": parts} if len(parts) > 1 else parts[0], entity)
+        untag = preparer.condition(rule.doc["untag"], entity, "$.untag") if "untag" in rule.doc else None
+        metrics = {}
+        for name, raw in rule.metrics.items():
+            operand = preparer.operand(raw, entity, f"$.metrics.{name}")
+            if operand.kind == "decimal":
+                operand = preparer.operand({"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}")
+            metrics[name] = operand
+        templates = action_templates(rule)
+        paths = {}
+        for path in sorted(record_paths(rule, templates)):
+            paths[path] = preparer.operand({"field": path}, entity, "$.actions")
+        return PreparedRule(rule, entity, node, untag, metrics, paths, templates)
+
+    return snapshot.cached(("alert-prepared", rule.name, rule.version), build)
+
+
+def _trigger_params(rule: Rule) -> list[str]:
+    trigger = rule.trigger
+    return list(trigger.params) if trigger else []
+
+
+TEXT_KEYS = ("title", "description", "subject", "body")
+
+
+def action_templates(rule: Rule) -> dict[int, dict[str, placeholders.MessageTemplate]]:
+    """Every text of every action parsed as a message template, per locale (``params`` of an SMS
+    by parameter name)."""
+    out: dict[int, dict[str, placeholders.MessageTemplate]] = {}
+    roots = ("record", "metrics", "rule", "params")
+    for i, action in enumerate(rule.actions):
+        parsed = {}
+        for key in TEXT_KEYS:
+            value = action.get(key)
+            if isinstance(value, str):
+                parsed[key] = placeholders.parse(value, roots)
+            elif isinstance(value, dict):
+                for locale, text in value.items():
+                    parsed[f"{key}:{locale}"] = placeholders.parse(text, roots)
+        for name, text in (action.get("params") or {}).items():
+            parsed[f"param:{name}"] = placeholders.parse(text, roots)
+        out[i] = parsed
+    return out
+
+
+def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.MessageTemplate]]) -> set[str]:
+    paths = set(rule.key_fields)
+    for i, action in enumerate(rule.actions):
+        for recipient in _recipients(action):
+            if "field" in recipient:
+                paths.add(recipient["field"])
+            if "within" in recipient:
+                paths.add(recipient["within"]["field"])
+        for template in templates.get(i, {}).values():
+            paths.update(p[len("record.") :] for p in template.paths if p.startswith("record."))
+    return paths
+
+
+def _recipients(action: dict) -> list[dict]:
+    if action["do"] == "create_task":
+        return [action["assign_to"]]
+    if action["do"] == "notify":
+        return list(action["to"])
+    return []
+
+
+def statement(
+    prepared: PreparedRule,
+    snapshot,
+    env: Environment,
+    dialect: str,
+    *,
+    ids: list[int] | None = None,
+    tag_ids: list[int] | None = None,
+) -> sa.Select:
+    """The one statement of a run: ``id``, ``m_<metric>``, ``p_<n>`` (action paths, in
+    :attr:`PreparedRule.paths` order), ``last_fired`` and ``held`` (the record holds every tag
+    of ``tag_ids``)."""
+    rule, entity = prepared.rule, prepared.entity
+    main = snapshot.tables[entity.name].main
+    compiler = SqlCompiler(snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and ids is None)
+    scope = Scope(entity, main, [])
+    where = compiler.condition(prepared.node, scope)
+    cols: list[Any] = [main.c.id.label("id")]
+    for name, operand in prepared.metrics.items():
+        cols.append(typed(compiler.operand(operand, scope), dialect).label(f"m_{name}"))
+    for i, operand in enumerate(prepared.paths.values()):
+        cols.append(typed(compiler.operand(operand, scope), dialect).label(f"p_{i}"))
+    firing = Firing.__table__
+    cols.append(
+        sa.select(sa.func.max(firing.c.fired_at))
+        .where(firing.c.rule == rule.name, firing.c.record_id == main.c.id)
+        .scalar_subquery()
+        .label("last_fired")
+    )
+    if tag_ids:
+        cols.append(held_clause(snapshot, entity, main.c.id, tag_ids, env).label("held"))
+    source = main
+    for target, on in scope.joins:
+        source = source.outerjoin(target, on)
+    stmt = sa.select(*cols).select_from(source).where(main.c.deleted_at.is_(None))
+    if where is not None:
+        stmt = stmt.where(where)
+    if ids is not None:
+        stmt = stmt.where(main.c.id.in_(ids))
+    return stmt.order_by(main.c.id)
+
+
+def link_entity(snapshot, entity: EntityDef) -> EntityDef | None:
+    """The entity that holds ``entity``'s tags: ``<entity>_tag`` (``customer_tag``)."""
+    return snapshot.entity(f"{entity.name}_tag")
+
+
+def held_clause(snapshot, entity: EntityDef, record_id, tag_ids: list[int], env: Environment):
+    """Whether the record holds every tag of ``tag_ids`` now (not removed, not expired)."""
+    link = link_entity(snapshot, entity)
+    t = snapshot.tables[link.name].main
+    record_col, tag_col = t.c[link.field(entity.name).column], t.c[link.field("tag").column]
+    today = env.now.astimezone(env.tz).date()
+    active = sa.and_(
+        t.c.deleted_at.is_(None),
+        t.c[link.field("removed_at").column].is_(None),
+        sa.or_(t.c[link.field("valid_until").column].is_(None), t.c[link.field("valid_until").column] >= today),
+    )
+    count = (
+        sa.select(sa.func.count(sa.distinct(tag_col)))
+        .where(record_col == record_id, tag_col.in_(tag_ids), active)
+        .scalar_subquery()
+    )
+    return count >= len(tag_ids)
