@@ -116,7 +116,10 @@ def _print_sync(report) -> None:
 @click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
 @click.pass_context
 def run(ctx, host, port):
-    """Serve the application."""
+    """Serve the application, with the scheduler when this process wins the leader lock."""
+    from .jobs.commands import start_in_process
+
+    start_in_process(ctx.obj.app)
     ctx.obj.app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
 
 
@@ -134,6 +137,9 @@ def demo(ctx, customers, host, port):
         for line in demo_logins():
             click.echo(line)
     click.echo(f"serving on http://{host}:{port}")
+    from .jobs.commands import start_in_process
+
+    start_in_process(ctx.obj.app)
     ctx.obj.app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
 
 
@@ -491,6 +497,12 @@ def plugins_list(ctx, as_json):
         click.echo(
             f"{r.name:28} {r.source:12} {r.status:9} {','.join(r.hooks) or '-'}" + (f"  {r.error}" if r.error else "")
         )
+
+
+from .jobs.commands import outbox, rules, scheduler, sms_simulator  # noqa: E402
+
+for _command in (scheduler, rules, outbox, sms_simulator):
+    cli.add_command(_command)
 
 
 def main() -> None:

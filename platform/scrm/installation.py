@@ -34,6 +34,7 @@ def ensure_system_schema() -> list[str]:
     from .data import importing as _importing  # noqa: F401  (registers scrm_import)
     from .data import saved_views as _saved_views  # noqa: F401  (registers scrm_saved_view)
     from .data.migrate import add_column
+    from .jobs import scheduler as _scheduler  # noqa: F401  (registers scrm_scheduler_node)
     from .notify import inbox as _inbox  # noqa: F401  (registers scrm_notification)
     from .notify import outbox as _outbox  # noqa: F401  (registers scrm_outbox)
     from .security import audit

@@ -78,7 +78,9 @@ class ActionRunner:
             handler = getattr(self, f"_do_{action['do']}", None)
             if handler is None:
                 continue  # start_workflow, send_survey, webhook: added with the issues that own them
-            handler(i, action, batch)
+            chosen = [x for x in batch if x.values.get(f"when:{i}", True)]
+            if chosen:
+                handler(i, action, chosen)
 
     # -- texts --------------------------------------------------------------------------------
     def values(self, fired: Fired) -> dict:
@@ -181,6 +183,8 @@ class ActionRunner:
             description = self.render(index, "description", fired)
             if description:
                 row["description"] = description
+            for name, value in (action.get("values") or {}).items():
+                row[name] = fired.values.get(value["field"]) if isinstance(value, dict) else value
             ref = task.field(self.entity.name)
             if action.get("link", "record") == "record" and ref is not None and ref.get("target") == self.entity.name:
                 row[ref.name] = fired.record_id

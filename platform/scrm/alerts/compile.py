@@ -34,6 +34,7 @@ class PreparedRule:
     untag: ir.Node | None
     metrics: dict[str, ir.Operand]
     paths: dict[str, ir.Operand]  # record paths the actions, templates and dedupe key read
+    whens: dict[int, ir.Node]  # action index -> the condition it applies under
     templates: dict[int, dict[str, placeholders.MessageTemplate]] = field(default_factory=dict)
 
 
@@ -59,7 +60,12 @@ def prepare(snapshot, rule: Rule) -> PreparedRule:
         paths = {}
         for path in sorted(record_paths(rule, templates)):
             paths[path] = preparer.operand({"field": path}, entity, "$.actions")
-        return PreparedRule(rule, entity, node, untag, metrics, paths, templates)
+        whens = {
+            i: preparer.condition(action["when"], entity, f"$.actions[{i}].when")
+            for i, action in enumerate(rule.actions)
+            if "when" in action
+        }
+        return PreparedRule(rule, entity, node, untag, metrics, paths, whens, templates)
 
     return snapshot.cached(("alert-prepared", rule.name, rule.version), build)
 
@@ -100,6 +106,9 @@ def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.Message
                 paths.add(recipient["field"])
             if "within" in recipient:
                 paths.add(recipient["within"]["field"])
+        for value in (action.get("values") or {}).values():
+            if isinstance(value, dict) and "field" in value:
+                paths.add(value["field"])
         for template in templates.get(i, {}).values():
             paths.update(p[len("record.") :] for p in template.paths if p.startswith("record."))
     return paths
@@ -123,8 +132,8 @@ def statement(
     tag_ids: list[int] | None = None,
 ) -> sa.Select:
     """The one statement of a run: ``id``, ``m_<metric>``, ``p_<n>`` (action paths, in
-    :attr:`PreparedRule.paths` order), ``last_fired`` and ``held`` (the record holds every tag
-    of ``tag_ids``)."""
+    :attr:`PreparedRule.paths` order), ``w_<action>`` (1 where the action's ``when`` holds),
+    ``last_fired`` and ``held`` (the record holds every tag of ``tag_ids``)."""
     rule, entity = prepared.rule, prepared.entity
     main = snapshot.tables[entity.name].main
     compiler = SqlCompiler(snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and ids is None)
@@ -135,6 +144,10 @@ def statement(
         cols.append(typed(compiler.operand(operand, scope), dialect).label(f"m_{name}"))
     for i, operand in enumerate(prepared.paths.values()):
         cols.append(typed(compiler.operand(operand, scope), dialect).label(f"p_{i}"))
+    for i, node in prepared.whens.items():
+        clause = compiler.condition(node, scope)
+        clause = sa.true() if clause is None else clause
+        cols.append(sa.case((clause, sa.literal(1)), else_=sa.literal(0)).label(f"w_{i}"))
     firing = Firing.__table__
     cols.append(
         sa.select(sa.func.max(firing.c.fired_at))

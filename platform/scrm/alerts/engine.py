@@ -139,11 +139,12 @@ def _evaluate(snapshot, prepared: PreparedRule, env, moment, service, outcome: O
     for row in rows:
         if since is not None and row.last_fired is not None and row.last_fired >= since:
             continue
-        if rule.tagging_only and holding and row.held:
+        if holding and row.held:
             continue
         mapping = row._mapping
         metrics = {name: mapping[f"m_{name}"] for name in prepared.metrics}
         values = {path: mapping[f"p_{i}"] for i, path in enumerate(paths)}
+        values.update({f"when:{i}": bool(mapping[f"w_{i}"]) for i in prepared.whens})
         candidates.append((row.id, metrics, values, rule.period_key(moment, values, dict(env.params))))
     if outcome.dry_run:
         _dry(snapshot, prepared, env, candidates, outcome)

@@ -135,9 +135,10 @@ class Rule:
         return out
 
     @property
-    def tagging_only(self) -> bool:
-        """A rule whose only job is to hold tags: it fires when a record gains them, not every run."""
-        return bool(self.held_tags()) and all(a["do"] in ("tag", "set") for a in self.actions)
+    def holds_tags(self) -> bool:
+        """A tagging rule fires when a record gains its tags (its other actions go with that),
+        not on every run while the record keeps them."""
+        return bool(self.held_tags())
 
     def period_key(self, moment: datetime, values: dict[str, Any], params: dict[str, Any]) -> str:
         """The dedupe key of one firing, less rule and record (the unique index adds those)."""

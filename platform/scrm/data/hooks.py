@@ -19,6 +19,21 @@ class HookMixin:
         if hook.get_hookimpls():
             hook(entity=entity, record=merged, old=current, **self._plugin_access())
 
+    def _written(self, entity: EntityDef, record_id: int, changed: set[str], current: dict | None) -> None:
+        """Tell plugins (the alert engine among them) about a write, inside its transaction."""
+        from ..runtime import runtime
+
+        hook = runtime().plugins.pm.hook.scrm_record_written
+        if hook.get_hookimpls():
+            hook(
+                snapshot=self.snapshot,
+                entity=entity,
+                record_id=record_id,
+                created=current is None,
+                changed=set(changed),
+                old=current,
+            )
+
     def _plugin_access(self) -> dict:
         """What record hooks may read: any record (system access) and today's date."""
         system = RecordReader(self.snapshot, self.user_id, user=self.user)

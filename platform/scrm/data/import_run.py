@@ -354,6 +354,12 @@ class Runner:
             result="ok" if status == DONE else "failed", reason=message,
             detail={"import": self.number, "status": status, **self._counts(counts)},
         )  # fmt: skip
+        if status in (DONE, ROLLED_BACK):
+            from ..runtime import runtime
+
+            runtime().plugins.pm.hook.scrm_import_finished(
+                snapshot=runtime().registry.current(), entity=self.entity_name, job_id=self.job_id, status=status
+            )
         db.session.commit()
 
 

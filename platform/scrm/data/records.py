@@ -211,6 +211,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             self._check_rules(entity, merged, set(merged), None, None, form)
             record_id = self._insert(entity, merged)
             self._require_in_scope(entity, record_id)
+            self._written(entity, record_id, set(merged), None)
             audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
             self._commit()
         except IntegrityError as exc:
@@ -387,6 +388,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             if changed:
                 self._write_update(entity, current, merged, changed, version)
                 self._require_in_scope(entity, record_id)
+                self._written(entity, record_id, changed, current)
                 audit.append("update", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(changed))
             self._commit()
         except IntegrityError as exc:

@@ -435,6 +435,8 @@ class SemanticChecker:
                     out.append(("E-REF-002", f"{at}.input[{j}]", {"field": name, "entity": entity.name}))
 
     def check_alert(self, doc: Document, out: list) -> None:
+        from .alert_checks import check_alert as check_alert_actions
+
         body = doc.body
         entity = self.entities.get(body["entity"])
         if entity is None:
@@ -448,6 +450,7 @@ class SemanticChecker:
                 out += self.conditions.check(body[key], entity, f"$.{key}", context, source=source)
         for name, operand in body.get("metrics", {}).items():
             out += self.conditions.check_operand(operand, entity, f"$.metrics.{name}", context, source=source)
+        check_alert_actions(self, body, entity, out)
 
     def check_dashboard(self, doc: Document, out: list) -> None:
         body = doc.body

@@ -68,3 +68,20 @@ def scrm_calendars():
     built-in ``sse_trading_days`` is the Shanghai Stock Exchange's (weekdays less the published
     holidays); a plugin's calendar of the same name replaces it.
     """
+
+
+@hookspec
+def scrm_record_written(snapshot, entity, record_id, created, changed, old):
+    """A record was created (``created`` true) or updated, inside the writing transaction.
+
+    ``entity`` is the :class:`scrm.meta.model.EntityDef`; ``changed`` the names of the fields
+    whose value changed (every field on create); ``old`` the stored values before the update
+    (None on create). Work done here commits or rolls back with the write, so queue what must
+    follow it (the alert engine queues an event for event-triggered rules) rather than call out.
+    """
+
+
+@hookspec
+def scrm_import_finished(snapshot, entity, job_id, status):
+    """An import into ``entity`` (a name) finished with ``status`` (``done`` or ``rolled_back``);
+    the alert engine runs the rules scheduled ``also_on`` the event ``import.<entity>.completed``."""

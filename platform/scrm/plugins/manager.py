@@ -40,6 +40,9 @@ class Plugins:
         self.status: list[PluginStatus] = []
         self.disabled = disabled or set()
         self._register(builtins, "scrm.builtins", "builtin")
+        from ..alerts import events  # the alert engine listens to writes like any plugin
+
+        self._register(events, "scrm.alerts", "builtin")
         if load_entry_points:
             self._load_entry_points()
         if folder and folder.is_dir():

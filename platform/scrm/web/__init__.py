@@ -25,6 +25,7 @@ CSP = (
 def init_app(app: Flask) -> None:
     from . import (
         api,
+        api_alerts,
         api_definitions,
         auth_views,
         board,
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
         board,
         api,
         api_definitions,
+        api_alerts,
         openapi,
         health,
         exports,
