@@ -67,7 +67,9 @@ def _schedule(schedule: dict | None, out: list) -> None:
 
         known = builtin_calendars()
         if schedule["calendar"] not in known:
-            out.append(("W-ALERT-001", "$.schedule.calendar", {"calendar": schedule["calendar"], "known": ", ".join(known)}))
+            out.append(
+                ("W-ALERT-001", "$.schedule.calendar", {"calendar": schedule["calendar"], "known": ", ".join(known)})
+            )
 
 
 def _trigger(semantics, trigger: dict, entity, out: list) -> None:
