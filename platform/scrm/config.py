@@ -25,6 +25,8 @@
 ``SCRM_SMS_TOKEN``         bearer token for the gateway; ``SCRM_SMS_SIGN`` the registered signature
 ``SCRM_SCHEDULER``         ``auto`` (default: ``scrm run`` schedules when it wins the leader lock)
                            or ``off``
+``SCRM_SCHEDULER_RECONCILE`` seconds between the leader's checks for published rule changes
+                           and overdue runs; default 15
 =========================  =====================================================
 """
 
@@ -62,6 +64,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_IMPORT_MAX_MB", 20, 1, 1024),
         ("SCRM_IMPORT_MAX_ROWS", 100_000, 1, 10_000_000),
         ("SCRM_SMTP_PORT", 25, 1, 65_535),
+        ("SCRM_SCHEDULER_RECONCILE", 15, 1, 3600),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

@@ -16,9 +16,14 @@ def _app(ctx):
 @click.pass_context
 def scheduler(ctx):
     """Run the scheduler: standby until it holds the leader lock, then leader (Ctrl-C stops)."""
+    import logging
+
     from ..installation import ensure_system_schema
     from .scheduler import Scheduler
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app = _app(ctx)
     with app.app_context():
         ensure_system_schema()

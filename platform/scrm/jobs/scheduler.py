@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -76,21 +77,35 @@ def trigger_for(rule: Rule):
         return None
     tz = ZoneInfo(schedule.tz) if schedule.tz else None
     if schedule.cron:
-        return CronTrigger.from_crontab(schedule.cron, timezone=tz)
+        return cron_trigger(schedule.cron, tz)
     if schedule.every is not None:
         seconds = schedule.every.delta.total_seconds() + schedule.every.months * 30 * 86400
         return IntervalTrigger(seconds=max(60, int(seconds)), timezone=tz)
     return None
 
 
-def last_due(trigger, after: datetime, now: datetime) -> datetime | None:
-    """The last occurrence of ``trigger`` in ``(after, now]``."""
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expression: str, tz=None) -> CronTrigger:
+    """A five-part crontab expression as standard cron reads it. (APScheduler 3 counts the days
+    of the week from Monday = 0, so ``1-5`` would mean Tuesday to Saturday: the numbers are
+    turned into day names first.)"""
+    minute, hour, day, month, dow = expression.split()
+    dow = re.sub(r"\d+", lambda m: DAY_NAMES[int(m.group())] if int(m.group()) < 8 else m.group(), dow)
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz)
+
+
+def last_due(trigger, after: datetime, now: datetime, is_open=None) -> datetime | None:
+    """The last occurrence of ``trigger`` in ``(after, now]`` (on a day ``is_open`` accepts)."""
     last, current, steps = None, after, 0
     while steps < MAX_STEPS:
         nxt = trigger.get_next_fire_time(current, current + timedelta(microseconds=1))
         if nxt is None or nxt > now:
             return last
-        last, current, steps = nxt, nxt, steps + 1
+        if is_open is None or is_open(nxt):
+            last = nxt
+        current, steps = nxt, steps + 1
     return last
 
 
@@ -145,7 +160,8 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
             timezone=self.app.config["SCRM_TIMEZONE"],
         )
-        self.aps.add_job(self.reconcile, IntervalTrigger(seconds=RECONCILE_EVERY), id="reconcile")
+        every = self.app.config.get("SCRM_SCHEDULER_RECONCILE") or RECONCILE_EVERY
+        self.aps.add_job(self.reconcile, IntervalTrigger(seconds=every), id="reconcile")
         self.aps.add_job(self.work_events, IntervalTrigger(seconds=EVENT_POLL), id="events")
         self.aps.add_job(self.deliver, IntervalTrigger(seconds=OUTBOX_POLL), id="outbox")
         self.aps.add_job(self._beat, IntervalTrigger(seconds=HEARTBEAT_EVERY), id="heartbeat")
@@ -205,11 +221,18 @@ class Scheduler:
                 if due is not None:
                     self._advance(rule.name, due)
                 continue
-            due = last_due(trigger, mark.occurrence.replace(tzinfo=UTC), now)
+            due = last_due(trigger, mark.occurrence.replace(tzinfo=UTC), now, self._open_days(rule))
             if due is not None and rule.schedule.catch_up:
                 self.fire(rule.name, due, reason="catch_up")
             elif due is not None:
                 self._advance(rule.name, due)
+
+    def _open_days(self, rule: Rule):
+        calendar = calendars().get(rule.schedule.calendar) if rule.schedule.calendar else None
+        if calendar is None:
+            return None
+        tz = ZoneInfo(rule.schedule.tz or self.app.config["SCRM_TIMEZONE"])
+        return lambda moment: calendar.is_open(moment.astimezone(tz).date())
 
     def fire(self, name: str, occurrence: datetime | None = None, reason: str = "schedule") -> None:
         """Run one scheduled occurrence of a rule (skipped on a day its calendar marks closed)."""

@@ -47,7 +47,7 @@ def check_alert(semantics, body: dict, entity, out: list) -> None:
 def _schedule(schedule: dict | None, out: list) -> None:
     if not schedule:
         return
-    from apscheduler.triggers.cron import CronTrigger
+    from ..jobs.scheduler import cron_trigger
 
     tz = schedule.get("tz")
     if tz:
@@ -57,7 +57,7 @@ def _schedule(schedule: dict | None, out: list) -> None:
             out.append(("E-ALERT-002", "$.schedule.tz", {"detail": f"unknown time zone {tz!r}"}))
     if schedule.get("cron"):
         try:
-            CronTrigger.from_crontab(schedule["cron"])
+            cron_trigger(schedule["cron"])
         except ValueError as exc:
             out.append(("E-ALERT-002", "$.schedule.cron", {"detail": str(exc)}))
     if not schedule.get("cron") and not schedule.get("every") and not schedule.get("also_on"):
