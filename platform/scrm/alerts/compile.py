@@ -35,6 +35,7 @@ class PreparedRule:
     metrics: dict[str, ir.Operand]
     paths: dict[str, ir.Operand]  # record paths the actions, templates and dedupe key read
     whens: dict[int, ir.Node]  # action index -> the condition it applies under
+    sealed: dict[str, tuple]  # encrypted paths: (operand giving the owner's id or None, owner entity, column)
     templates: dict[int, dict[str, placeholders.MessageTemplate]] = field(default_factory=dict)
 
 
@@ -57,15 +58,19 @@ def prepare(snapshot, rule: Rule) -> PreparedRule:
                 operand = preparer.operand({"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}")
             metrics[name] = operand
         templates = action_templates(rule)
-        paths = {}
+        paths, sealed = {}, {}
         for path in sorted(record_paths(rule, templates)):
-            paths[path] = preparer.operand({"field": path}, entity, "$.actions")
+            operand = paths[path] = preparer.operand({"field": path}, entity, "$.actions")
+            if operand.last.encrypted:  # read the sealed column itself, opened by its type
+                prefix = path.rpartition(".")[0]
+                ref = preparer.operand({"field": prefix}, entity, "$.actions") if prefix else None
+                sealed[path] = (ref, operand.owner.name, operand.last.column)
         whens = {
             i: preparer.condition(action["when"], entity, f"$.actions[{i}].when")
             for i, action in enumerate(rule.actions)
             if "when" in action
         }
-        return PreparedRule(rule, entity, node, untag, metrics, paths, whens, templates)
+        return PreparedRule(rule, entity, node, untag, metrics, paths, whens, sealed, templates)
 
     return snapshot.cached(("alert-prepared", rule.name, rule.version), build)
 
@@ -142,7 +147,17 @@ def statement(
     cols: list[Any] = [main.c.id.label("id")]
     for name, operand in prepared.metrics.items():
         cols.append(typed(compiler.operand(operand, scope), dialect).label(f"m_{name}"))
-    for i, operand in enumerate(prepared.paths.values()):
+    for i, (path, operand) in enumerate(prepared.paths.items()):
+        if path in prepared.sealed:
+            ref, owner, column = prepared.sealed[path]
+            if ref is None:
+                cols.append(main.c[column].label(f"p_{i}"))
+            else:
+                target = snapshot.tables[owner].main.alias(f"sealed_{i}")
+                owner_id = typed(compiler.operand(ref, scope), dialect)
+                value = sa.select(target.c[column]).where(target.c.id == owner_id).scalar_subquery()
+                cols.append(value.label(f"p_{i}"))
+            continue
         cols.append(typed(compiler.operand(operand, scope), dialect).label(f"p_{i}"))
     for i, node in prepared.whens.items():
         clause = compiler.condition(node, scope)
