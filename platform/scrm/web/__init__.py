@@ -24,6 +24,7 @@ CSP = (
 
 def init_app(app: Flask) -> None:
     from . import (
+        alerts_pages,
         api,
         api_alerts,
         api_definitions,
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
         api,
         api_definitions,
         api_alerts,
+        alerts_pages,
         openapi,
         health,
         exports,

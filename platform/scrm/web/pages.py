@@ -50,7 +50,7 @@ def require_login():
 @bp.app_context_processor
 def navigation():
     if request.endpoint in (None, "static") or not current_user.is_authenticated:
-        return {"nav": [], "can_design": False}
+        return {"nav": [], "can_design": False, "unread": 0}
     snap = snapshot()
     current = request.view_args.get("entity") if request.view_args else None
     groups = snap.cached(("nav", current_locale()), lambda: navigation_groups(snap))
@@ -62,7 +62,9 @@ def navigation():
         ]
         if shown:
             nav.append(NavGroup(label, shown))
-    return {"nav": nav, "can_design": can_design(current_user, snap)}
+    from ..notify.inbox import unread_count
+
+    return {"nav": nav, "can_design": can_design(current_user, snap), "unread": unread_count(current_user.id)}
 
 
 def navigation_groups(snap) -> list[tuple[str, list[tuple[str, NavItem]]]]:
@@ -116,7 +118,42 @@ def home():
                 else None,
             }
         )
-    return render("home", {"cards": cards, "user": current_user})
+    return render("home", {"cards": cards, "user": current_user, "tasks": my_tasks(svc)})
+
+
+MY_TASKS = 8
+
+
+def my_tasks(svc: RecordService) -> dict | None:
+    """The user's open tasks, due first (so overdue ones lead), with the totals; None when the
+    user is no employee or may not read tasks."""
+    entity = svc.snapshot.entity("task")
+    employee = svc.principal.employee
+    if entity is None or employee is None or not svc.permissions.can(entity, "read"):
+        return None
+    mine = {"all": [{"field": "assignee", "op": "eq", "value": employee},
+                    {"field": "status", "op": "in", "value": ["open", "in_progress"]}]}  # fmt: skip
+    overdue = {"all": [mine, {"field": "due_at", "op": "lt", "value": {"time": "now"}}]}
+    page = svc.list("task", filter=mine, sort="due_at", limit=MY_TASKS)
+    env = svc.environment()
+    now = env.now
+    items = [
+        {
+            "title": t["title"],
+            "url": url_for("pages.detail", entity="task", record_id=t["id"]),
+            "customer": (t.get("_titles") or {}).get("customer"),
+            "priority": t.get("priority"),
+            "due": t["due_at"].astimezone(env.tz).strftime("%m-%d %H:%M") if t.get("due_at") else None,
+            "overdue": t.get("due_at") is not None and t["due_at"] < now,
+        }
+        for t in page.items
+    ]
+    return {
+        "items": items,
+        "open": svc.count("task", filter=mine),
+        "overdue": svc.count("task", filter=overdue),
+        "url": url_for("pages.list_records", entity="task"),
+    }
 
 
 @bp.get("/e/<entity>")
