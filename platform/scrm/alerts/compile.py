@@ -33,6 +33,7 @@ class PreparedRule:
     node: ir.Node
     untag: ir.Node | None
     metrics: dict[str, ir.Operand]
+    rounded: dict[str, ir.Operand]  # decimal metrics rounded, for those that are quotients
     paths: dict[str, ir.Operand]  # record paths the actions, templates and dedupe key read
     whens: dict[int, ir.Node]  # action index -> the condition it applies under
     sealed: dict[str, tuple]  # encrypted paths: (operand giving the owner's id or None, owner entity, column)
@@ -51,12 +52,11 @@ def prepare(snapshot, rule: Rule) -> PreparedRule:
         parts = [rule.doc[k] for k in ("scope", "condition") if k in rule.doc]
         node = preparer.condition({"all": parts} if len(parts) > 1 else parts[0], entity)
         untag = preparer.condition(rule.doc["untag"], entity, "$.untag") if "untag" in rule.doc else None
-        metrics = {}
+        metrics, rounded = {}, {}
         for name, raw in rule.metrics.items():
-            operand = preparer.operand(raw, entity, f"$.metrics.{name}")
-            if operand.kind == "decimal":
-                operand = preparer.operand({"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}")
-            metrics[name] = operand
+            metrics[name] = preparer.operand(raw, entity, f"$.metrics.{name}")
+            if metrics[name].kind == "decimal":
+                rounded[name] = preparer.operand({"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}")
         templates = action_templates(rule)
         paths, sealed = {}, {}
         for path in sorted(record_paths(rule, templates)):
@@ -70,7 +70,7 @@ def prepare(snapshot, rule: Rule) -> PreparedRule:
             for i, action in enumerate(rule.actions)
             if "when" in action
         }
-        return PreparedRule(rule, entity, node, untag, metrics, paths, whens, sealed, templates)
+        return PreparedRule(rule, entity, node, untag, metrics, rounded, paths, whens, sealed, templates)
 
     return snapshot.cached(("alert-prepared", rule.name, rule.version), build)
 
@@ -146,7 +146,11 @@ def statement(
     where = compiler.condition(prepared.node, scope)
     cols: list[Any] = [main.c.id.label("id")]
     for name, operand in prepared.metrics.items():
-        cols.append(typed(compiler.operand(operand, scope), dialect).label(f"m_{name}"))
+        try:
+            value = typed(compiler.operand(operand, scope), dialect)
+        except TypeError:  # a quotient is selected rounded to METRIC_DIGITS decimals
+            value = typed(compiler.operand(prepared.rounded[name], scope), dialect)
+        cols.append(value.label(f"m_{name}"))
     for i, (path, operand) in enumerate(prepared.paths.items()):
         if path in prepared.sealed:
             ref, owner, column = prepared.sealed[path]

@@ -84,7 +84,7 @@ def _designer() -> None:
         abort(403)
 
 
-def describe_timing(rule: Rule) -> str:
+def describe_timing(rule: Rule) -> list[str]:
     schedule, trigger = rule.doc.get("schedule") or {}, rule.trigger
     parts = []
     if schedule.get("cron"):
@@ -96,7 +96,7 @@ def describe_timing(rule: Rule) -> str:
     if trigger is not None:
         kind = {"record_created": _("created"), "record_changed": _("changed"), "record_saved": _("saved")}[trigger.on]
         parts.append(_("when a {entity} is {kind}").format(entity=_entity_label(trigger.entity), kind=kind))
-    return "; ".join(parts) or _("manual only")
+    return parts or [_("manual only")]
 
 
 def _entity_label(name: str) -> str:
