@@ -48,7 +48,8 @@ def test_init_on_an_empty_database(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRM_ADMIN_PASSWORD", "fresh-Secret-1")
     result = CliRunner().invoke(cli, ["init", "--demo", "--customers", "30"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "created: entity/account" in result.output and "30 customers" in result.output
+    created = next(line for line in result.output.splitlines() if line.startswith("created: "))
+    assert "entity/account" in created and "alert/tag_hnw" in created and "30 customers" in result.output
     assert "password" in result.output
 
 
@@ -138,3 +139,18 @@ def test_purge_needs_a_deactivated_field_and_yes(run, api, seed):
     assert preview.exit_code == 0 and "nothing changed" in preview.output and "DROP" in preview.output.upper()
     done = run("purge", "security", "is_st", "--yes")
     assert done.exit_code == 0 and "purged" in done.output
+
+
+def test_rules_run_dry_run_and_list(run, app, seed):
+    dry = run("rules", "run", "tag_hnw", "--dry-run")
+    assert dry.exit_code == 0 and dry.output.startswith("tag_hnw: matched")
+    as_json = run("rules", "run", "tag_hnw", "--dry-run", "--json")
+    assert as_json.exit_code == 0 and '"dry_run": true' in as_json.output
+    real = run("rules", "run", "tag_hnw")
+    assert real.exit_code == 0 and "fired" in real.output
+    listed = run("rules", "list")
+    assert "tag_hnw" in listed.output and "last run" in listed.output
+    missing = run("rules", "run", "no_such_rule")
+    assert missing.exit_code == 1 and "no_such_rule" in missing.output
+    delivered = run("outbox", "deliver")
+    assert delivered.exit_code == 0 and "sent 0" in delivered.output
