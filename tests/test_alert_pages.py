@@ -28,7 +28,7 @@ def am_with_tasks(app, seed):
                                 **({"outcome_code": "contacted"} if status == "done" else {})})  # fmt: skip
         user = find_user("am")
         db.session.add(Notification(user_id=user.id, title="高净值客户资产流出：王*", body="请 60 分钟内联系",
-                                    link=f"/records/customer/{seed['c1']}", severity="critical",
+                                    link=f"/e/customer/{seed['c1']}", severity="critical",
                                     created_at=now.replace(tzinfo=None)))  # fmt: skip
         db.session.commit()
     return seed
@@ -48,7 +48,7 @@ def test_the_badge_counts_unread_and_opening_marks_read(am_client, am_with_tasks
     assert "高净值客户资产流出：王*" in inbox
     link = inbox.split('href="/inbox/')[1].split('"')[0]
     opened = am_client.get(f"/inbox/{link}")
-    assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/records/customer/{am_with_tasks['c1']}")
+    assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/e/customer/{am_with_tasks['c1']}")
     badge = am_client.get("/inbox/badge", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'id="inbox-badge"' in badge and "bg-danger" not in badge
 

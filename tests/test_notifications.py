@@ -125,7 +125,7 @@ def test_the_inbox_counts_unread_and_marks_read(app, published):
     login(client, "zhangwei")
     inbox = client.get("/api/v1/notifications").json
     assert inbox["unread"] == 1 and inbox["items"][0]["title"] == "大客户 王*"
-    assert inbox["items"][0]["link"] == f"/records/customer/{published['c1']}"
+    assert inbox["items"][0]["link"] == f"/e/customer/{published['c1']}"
     marked = client.post("/api/v1/notifications/read", json={}, headers=_csrf(client))
     assert marked.json == {"marked": 1, "unread": 0}
     assert client.post("/api/v1/notifications/read", json={"ids": "all"}, headers=_csrf(client)).status_code == 400

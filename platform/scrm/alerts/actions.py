@@ -259,7 +259,7 @@ class ActionRunner:
                 if k.startswith("param:")
             }
             subject = subject or _text(self.rule.label, self.locale)
-            link = f"/records/{self.entity.name}/{fired.record_id}"
+            link = f"/e/{self.entity.name}/{fired.record_id}"  # the record page
             for employee_id in employees:
                 person = self.employee(employee_id)
                 if person is None:

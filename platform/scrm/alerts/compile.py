@@ -56,7 +56,9 @@ def prepare(snapshot, rule: Rule) -> PreparedRule:
         for name, raw in rule.metrics.items():
             metrics[name] = preparer.operand(raw, entity, f"$.metrics.{name}")
             if metrics[name].kind == "decimal":
-                rounded[name] = preparer.operand({"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}")
+                rounded[name] = preparer.operand(
+                    {"calc": "round", "args": [raw, METRIC_DIGITS]}, entity, f"$.metrics.{name}"
+                )
         templates = action_templates(rule)
         paths, sealed = {}, {}
         for path in sorted(record_paths(rule, templates)):

@@ -28,6 +28,13 @@ from .render import render
 bp = Blueprint("alerts", __name__)
 bp.before_request(require_login)
 RUNS_SHOWN = 30
+
+
+def severity_label(severity: str) -> str:
+    labels = {"info": _("Info"), "low": _("Low"), "medium": _("Medium"), "high": _("High"), "critical": _("Critical")}
+    return labels.get(severity, severity)
+
+
 SEVERITY_CLASS = {"info": "secondary", "low": "info", "medium": "primary", "high": "warning", "critical": "danger"}
 
 
@@ -47,7 +54,7 @@ def inbox_page():
             "id": n.id,
             "title": n.title,
             "body": n.body,
-            "severity": n.severity,
+            "severity": severity_label(n.severity),
             "badge": SEVERITY_CLASS.get(n.severity, "secondary"),
             "at": local(n.created_at),
             "read": n.read_at is not None,
@@ -131,7 +138,7 @@ def rules_page():
             "label": text(rule.label),
             "entity": _entity_label(rule.entity),
             "timing": describe_timing(rule),
-            "severity": rule.severity,
+            "severity": severity_label(rule.severity),
             "badge": SEVERITY_CLASS.get(rule.severity, "secondary"),
             "enabled": rule.enabled,
             "last": run_view(last[rule.name]) if rule.name in last else None,
@@ -158,6 +165,7 @@ def rule_page(name: str):
         "description": text(rule.doc.get("description")),
         "timing": describe_timing(rule),
         "badge": SEVERITY_CLASS.get(rule.severity, "secondary"),
+        "severity": severity_label(rule.severity),
         "runs": [run_view(r) for r in runs.scalars()],
         "document": json.dumps(rule.doc, ensure_ascii=False, indent=2),
     }
