@@ -276,13 +276,25 @@ def test_a_type_change_normalises_the_stored_values(probe, ctx):
 def test_references_cannot_change_their_target(ctx):
     from scrm.errors import ValidationFailed as Refused
 
-    doc = current("entity", "customer")
+    doc = current("entity", "complaint")
     for f in doc["fields"]:
-        if f["name"] == "servicing_org":
+        if f["name"] == "org_unit":
             f["target"] = "employee"
     with pytest.raises(Refused) as exc:
         publish(ctx, doc)
     assert exc.value.details[0].code == "E-MIGRATE-002"
+
+
+def test_a_reference_alert_rules_rely_on_cannot_change_its_target(ctx):
+    from scrm.errors import ValidationFailed as Refused
+
+    doc = current("entity", "customer")
+    for f in doc["fields"]:
+        if f["name"] == "servicing_org":  # rules find the branch manager up this org unit's tree
+            f["target"] = "employee"
+    with pytest.raises(Refused) as exc:
+        publish(ctx, doc)
+    assert {d.code for d in exc.value.details} == {"E-ALERT-004"}
 
 
 def test_json_fields_store_null_as_null_and_refuse_nan(ctx):

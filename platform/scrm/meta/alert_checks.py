@@ -87,7 +87,7 @@ def _trigger(semantics, trigger: dict, entity, out: list) -> None:
         found = semantics.conditions.check_operand({"field": trigger["record"]}, source, "$.trigger.record", "event")
         out += found
         if not found and not _points_to(semantics, source, trigger["record"], entity.name):
-            out.append(("E-ALERT-006", "$.trigger.record", {"path": trigger["record"], "entity": entity.name}))
+            out.append(("E-ALERT-006", "$.trigger.record", {"ref": trigger["record"], "entity": entity.name}))
     for name, path in trigger.get("params", {}).items():
         out += semantics.conditions.check_operand({"field": path}, source, f"$.trigger.params.{name}", "event")
 
@@ -139,7 +139,7 @@ def _recipient(semantics, spec: dict, entity, at: str, context, source, out: lis
         out += found
         target = "employee" if key == "field" else "org_unit"
         if not found and not _points_to(semantics, entity, path, target):
-            out.append(("E-ALERT-004", where, {"path": path, "target": target}))
+            out.append(("E-ALERT-004", where, {"ref": path, "target": target}))
 
 
 def _task(semantics, action: dict, entity, at: str, context, source, out: list) -> None:

@@ -95,11 +95,11 @@ CODES: dict[str, str] = {
     "E-ALERT-001": N_("The message template is not valid: {detail}."),
     "E-ALERT-002": N_("The schedule is not valid: {detail}."),
     "E-ALERT-003": N_("{value!r} is not an option of {field!r} on {entity!r}."),
-    "E-ALERT-004": N_("The recipient path {path!r} must end at a reference to {target!r}."),
+    "E-ALERT-004": N_("The recipient path {ref!r} must end at a reference to {target!r}."),
     "E-ALERT-005": N_(
         "Tags need a tag link entity {link!r} (a reference to the record, a reference to tag, source, applied_at, valid_until, evidence, removed_at)."
     ),
-    "E-ALERT-006": N_("The trigger path {path!r} must end at a reference to {entity!r}."),
+    "E-ALERT-006": N_("The trigger path {ref!r} must end at a reference to {entity!r}."),
     "W-ALERT-001": N_(
         "Unknown calendar {calendar!r} (built in: {known}); unless a plugin adds it, the rule runs every day."
     ),
