@@ -87,6 +87,9 @@ def main() -> int:
     bases: list[float] = []
     batch_totals: list[float] = []
     with app.app_context():
+        from scrm.installation import initialise
+
+        initialise()  # the shipped rules as they are now (the dataset may be older than an edit)
         names = sorted(rules_of(snapshot()))
         if args.rules:
             names = [n for n in names if n in set(args.rules.split(","))]
