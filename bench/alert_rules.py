@@ -9,9 +9,9 @@ days of asset snapshots per account, positions, transfers, tickets… At 1,000,0
 is about 12 M trades and 93 M snapshots; it is made once (``bench/scale_data.prepare_small``) and
 kept (SQLite in ``bench/data/``, PostgreSQL as ``scrm_bench_<size>_demo``).
 
-Each round starts from no firings (the engine's tasks, messages, firings and runs of earlier
-rounds are deleted; tags stay, as they would between two nights) and runs every shipped rule as
-the scheduler would at 18:30 on the day the data was generated:
+Each round starts from the data as generated (the engine's tasks, messages, firings, runs and
+tag links of earlier rounds are undone) and runs every shipped rule as the scheduler would at
+18:30 on the day the data was generated — the first night of the rules on that brokerage:
 
 * ``statement`` — the one evaluating statement of the rule (dry run, median of the rounds);
 * ``run`` — the real run: statement, firing inserts, tasks, tags, field values, messages;
@@ -42,10 +42,13 @@ from scale_data import _app, database_url, prepare_small  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def clean(db) -> None:
-    """Forget what earlier rounds fired: their firings, runs, tasks and messages."""
+def clean(db, built_at: str) -> None:
+    """Put the data back as generated: forget what earlier rounds fired (firings, runs, tasks,
+    messages) and the tag links they added or ended, so every round is the same first night."""
     with db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM crm_task WHERE alert_event IS NOT NULL"))
+        conn.execute(sa.text("DELETE FROM crm_customer_tag WHERE created_at > :t"), {"t": built_at})
+        conn.execute(sa.text("UPDATE crm_customer_tag SET removed_at = NULL WHERE removed_at > :t"), {"t": built_at})
         for table in ("scrm_alert_firing", "scrm_alert_run", "scrm_notification", "scrm_outbox", "scrm_alert_event"):
             conn.execute(sa.text(f"DELETE FROM {table}"))
 
@@ -94,7 +97,7 @@ def main() -> int:
         if args.rules:
             names = [n for n in names if n in set(args.rules.split(","))]
         for round_no in range(args.rounds):
-            clean(db)
+            clean(db, info["built_at"])
             bases.append(baseline(db))
             total = 0.0
             for name in names:

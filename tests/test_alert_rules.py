@@ -435,3 +435,28 @@ def test_a_failing_rule_is_recorded_with_its_error(world, monkeypatch):
     last = db.session.execute(db.select(Run).order_by(Run.id.desc())).scalars().first()
     assert (last.status, last.fired) == ("failed", 0)
     assert fired_ids("tag_hnw") == set()  # the firing rolled back with its actions
+
+
+@pytest.mark.parametrize(
+    ("name", "scans"),
+    [("alr_tier_upgrade", 2), ("tag_tech_pref", 1), ("tag_loyal", 2), ("alr_churn_risk", 3)],
+)
+def test_the_batch_statement_reads_each_child_window_once(ctx, name, scans):
+    """On PostgreSQL aggregates become derived tables: a metric the condition uses twice is one
+    derived table, and values picked from the same latest row share one ranking."""
+    import re
+    from datetime import UTC, datetime
+
+    from sqlalchemy.dialects import postgresql
+
+    from scrm.alerts.compile import prepare, statement
+    from scrm.alerts.model import rules_of
+    from scrm.data.evaluation import environment
+    from scrm.runtime import snapshot
+
+    snap = snapshot()
+    rule = rules_of(snap)[name]
+    env = environment(snap, now=datetime(2026, 11, 20, 10, 30, tzinfo=UTC), params=rule.params)
+    sql = str(statement(prepare(snap, rule), snap, env, "postgresql").compile(dialect=postgresql.dialect()))
+    derived = re.findall(r"FROM crm_(?:asset_snapshot|fund_transfer|trade) AS c\d+", sql)
+    assert len(derived) == scans, sql

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ..conditions import Environment, Preparer, ir
 from ..conditions.check import document_source
-from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
+from ..conditions.sql import Scope, SqlCompiler, all_aggregates, grouped_by_default
 from ..conditions.sqlvalues import typed
 from ..meta.model import EntityDef
 from ..notify import placeholders
@@ -145,6 +145,7 @@ def statement(
     main = snapshot.tables[entity.name].main
     compiler = SqlCompiler(snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and ids is None)
     scope = Scope(entity, main, [])
+    compiler.share_picks(all_aggregates([prepared.node, *prepared.metrics.values(), *prepared.whens.values()]))
     where = compiler.condition(prepared.node, scope)
     cols: list[Any] = [main.c.id.label("id")]
     for name, operand in prepared.metrics.items():

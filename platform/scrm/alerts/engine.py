@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
+from ..conditions.sql import Scope, SqlCompiler
 from ..data.evaluation import environment
 from ..data.records import RecordService
 from ..db import db, dialect_name, run, write_intent
@@ -202,7 +202,8 @@ def _release(snapshot, prepared: PreparedRule, env, tags: dict[str, int], matche
     holders = {r[0] for r in run(sa.select(record_col).where(*where).distinct())}
     if prepared.untag is not None:
         main = snapshot.tables[entity.name].main
-        compiler = SqlCompiler(snapshot.tables, env, dialect_name(), batch=grouped_by_default(dialect_name()))
+        # the holders are few: aggregates as correlated subqueries, read for them alone
+        compiler = SqlCompiler(snapshot.tables, env, dialect_name(), batch=False)
         scope = Scope(entity, main, [])
         clause = compiler.condition(prepared.untag, scope)
         source = main

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..fields.sqltypes import ExactDecimal
+from ..meta.model import EntityDef, FieldDef
 from . import ir
 from .dialect import CodePointOrder, DaysBetween, UnicodeLower, date_part, local_date, text_match
 from .env import Environment
@@ -94,6 +96,18 @@ class SqlCompiler:
         self.python = PythonCompiler()
         self._names = 0
         self._aggs: dict[tuple[int, int], Any] = {}
+        self._pick_groups: dict[Any, list[ir.Field]] = {}  # first/last sharing one ranking
+        self._picks: dict[tuple[Any, int], tuple[Any, dict]] = {}
+
+    def share_picks(self, aggs: list[ir.Agg]) -> None:
+        """``first``/``last`` aggregates that differ only in the value they pick (the latest
+        snapshot's tech weight and its market value) rank the child rows once, in one derived
+        table with a column per value, instead of once each."""
+        groups: dict[Any, dict[Any, ir.Field]] = {}
+        for agg in aggs:
+            if agg.fn in ("first", "last") and agg.of is not None and len(agg.of.steps) == 1 and not agg.uses_record:
+                groups.setdefault(_pick_key(agg), {})[signature(agg.of)] = agg.of
+        self._pick_groups = {k: list(v.values()) for k, v in groups.items() if len(v) > 1}
 
     def name(self, prefix: str) -> str:
         self._names += 1
@@ -341,7 +355,9 @@ class SqlCompiler:
 
     # -- aggregates -----------------------------------------------------------------------------
     def _agg(self, o: ir.Agg, scope: Scope):
-        key = (id(o), id(scope.table))
+        # by structure, not identity: a metric expanded in several places of a condition (and in
+        # the SELECT) is one derived table, one scan of the child table
+        key = (signature(o), id(scope.table))
         if key in self._aggs:
             return self._aggs[key]
         child = self.tables[o.child.name].main.alias(self.name("c"))
@@ -409,9 +425,30 @@ class SqlCompiler:
                 return _like(of, picked)
         raise ValueError(f"unknown aggregate {o.fn!r}")
 
+    def _shared_pick(self, o, group, scope, source, fk, conds, of, order, child, name):
+        """One ranked derived table for the whole group (see :meth:`share_picks`)."""
+        key = (group, id(scope.table))
+        if key not in self._picks:
+            inner = Scope(o.child, child, [], scope)
+            values = [self._field(f, inner) for f in self._pick_groups[group]]
+            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
+            cols = [fk.label("k"), rank.label("rn")] + [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
+            ranked = (
+                sa.select(*cols).select_from(source).where(*conds, _of_expr(order).is_not(None)).subquery(f"{name}r")
+            )
+            derived = sa.select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery(name)
+            scope.joins.append((derived, derived.c.k == scope.table.c.id))
+            columns = {signature(f): derived.c[f"v{i}"] for i, f in enumerate(self._pick_groups[group])}
+            self._picks[key] = (derived, columns)
+        _derived, columns = self._picks[key]
+        return _like(of, columns[signature(o.of)])
+
     def _grouped(self, o, scope, source, fk, conds, of, order, child):
         ov = _of_expr(of)
         name = self.name("a")
+        group = _pick_key(o) if o.fn in ("first", "last") and o.of is not None else None
+        if group in self._pick_groups:
+            return self._shared_pick(o, group, scope, source, fk, conds, of, order, child, name)
         if o.fn in ("first", "last"):
             rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
             ranked = (
@@ -451,6 +488,52 @@ class SqlCompiler:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _pick_key(agg: ir.Agg) -> Any:
+    return (agg.fn, signature(agg.relation), signature(agg.where), signature(agg.window), signature(agg.order))
+
+
+def all_aggregates(value, out: list | None = None) -> list[ir.Agg]:
+    """Every aggregate inside prepared nodes and operands."""
+    out = [] if out is None else out
+    if isinstance(value, ir.Agg):
+        out.append(value)
+    if (
+        dataclasses.is_dataclass(value)
+        and not isinstance(value, type)
+        and isinstance(value, ir.Node | ir.Operand | ir.Window)
+    ):
+        for f in dataclasses.fields(value):
+            all_aggregates(getattr(value, f.name), out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            all_aggregates(v, out)
+    return out
+
+
+def signature(value) -> Any:
+    """A hashable description of a prepared node or operand, without its JSON path: two
+    expansions of one named metric have the same signature."""
+    if isinstance(value, FieldDef):
+        return ("f", value.id, value.name)
+    if isinstance(value, EntityDef):
+        return ("e", value.name)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__,) + tuple(
+            (f.name, signature(getattr(value, f.name))) for f in dataclasses.fields(value) if f.name != "path"
+        )
+    if isinstance(value, list | tuple):
+        return tuple(signature(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, signature(v)) for k, v in value.items()))
+    if isinstance(value, set | frozenset):
+        return ("set", tuple(sorted(map(repr, value))))
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return repr(value)
+
+
 def _blinded(known, blind):
     if not isinstance(known, Known) or known.value is None:
         return known

@@ -140,6 +140,15 @@ class RecordSource:
             self._records[key] = rows[0] if rows else None
         return self._records[key]
 
+    def prefetch(self, entity: str, ids: list[int]) -> None:
+        """Read many records at once into the cache (``get`` then finds them)."""
+        missing = [i for i in ids if (entity, i) not in self._records]
+        for start in range(0, len(missing), 1000):
+            part = missing[start : start + 1000]
+            found = {r["id"]: r for r in self._rows(entity, lambda t, part=part: t.c.id.in_(part))}
+            for i in part:
+                self._records[(entity, i)] = found.get(i)
+
     def children(self, entity: str, via: str, parent_id: int) -> list[Mapping[str, Any]]:
         target = self.snapshot.entity(entity)
         column = target.field(via).column

@@ -45,6 +45,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _field_paths(node) -> list[str]:
+    """Every ``{"field": path}`` in a condition or operand tree."""
+    if isinstance(node, dict):
+        found = [node["field"]] if isinstance(node.get("field"), str) else []
+        return found + [p for v in node.values() if isinstance(v, dict | list) for p in _field_paths(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _field_paths(v)]
+    return []
+
+
 def write_operation(method):
     """A public write: one transaction that starts as a writer (see :func:`scrm.db.writing`)."""
 
@@ -132,13 +142,27 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         except ConversionError:
             return False
 
-    def _compute_stored(self, entity: EntityDef, merged: dict) -> None:
+    def _compute_stored(self, entity: EntityDef, merged: dict, env=None) -> None:
         """Stored computed fields take their value from the record on every write."""
-        env = None
         for f in entity.active_fields:
             if f.computed and f.get("stored"):
                 env = env or self.environment()
                 merged[f.name] = stored_value(self.snapshot, entity, f)(merged, env)
+
+    def _prefetch_references(self, entity: EntityDef, rows: list[dict], env) -> None:
+        """The records stored computed fields read through references (``customer.customer_no``),
+        read for a whole batch in one query per target instead of one per row."""
+        wanted: dict[str, set[int]] = {}
+        for f in entity.active_fields:
+            if not (f.computed and f.get("stored")):
+                continue
+            for path in _field_paths(f.spec["computed"]):
+                ref = entity.field(path.split(".")[0])
+                if ref is not None and ref.type == "ref" and "." in path:
+                    ids = {r.get(ref.name) for r in rows}
+                    wanted.setdefault(ref.target, set()).update(i for i in ids if isinstance(i, int))
+        for target, ids in wanted.items():
+            env.data.prefetch(target, sorted(ids))
 
     def _settle(self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None) -> FormOutcome:
         """Derived and stored computed values, then the form's rules on the result (which may
@@ -267,8 +291,10 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         multi = self.multi_fields(entity)
         defaults = self.defaults(entity)
         inserted: list[int] = []
+        env = self.environment()
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
+            self._prefetch_references(entity, [r for r in chunk if isinstance(r, dict)], env)
             moment = now()
             main_rows, link_values = [], []
             for i, data in enumerate(chunk):
@@ -279,7 +305,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                         exc.message, [Detail(f"[{start + i}].{d.path}", d.message, d.code) for d in exc.details]
                     ) from None
                 merged = {**defaults, **cleaned}
-                self._compute_stored(entity, merged)
+                self._compute_stored(entity, merged, env)
                 row = {
                     "version": 1,
                     "created_at": moment,
