@@ -45,10 +45,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def clean(db, built_at: str) -> None:
     """Put the data back as generated: forget what earlier rounds fired (firings, runs, tasks,
     messages) and the tag links they added or ended, so every round is the same first night."""
+    moment = datetime.fromisoformat(built_at).astimezone(UTC)
+    if db.engine.dialect.name == "sqlite":  # stored as naive UTC text, compared as text
+        moment = moment.replace(tzinfo=None).isoformat(" ", "microseconds")
     with db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM crm_task WHERE alert_event IS NOT NULL"))
-        conn.execute(sa.text("DELETE FROM crm_customer_tag WHERE created_at > :t"), {"t": built_at})
-        conn.execute(sa.text("UPDATE crm_customer_tag SET removed_at = NULL WHERE removed_at > :t"), {"t": built_at})
+        conn.execute(sa.text("DELETE FROM crm_customer_tag WHERE created_at > :t"), {"t": moment})
+        conn.execute(sa.text("UPDATE crm_customer_tag SET removed_at = NULL WHERE removed_at > :t"), {"t": moment})
         for table in ("scrm_alert_firing", "scrm_alert_run", "scrm_notification", "scrm_outbox", "scrm_alert_event"):
             conn.execute(sa.text(f"DELETE FROM {table}"))
 
@@ -93,10 +96,12 @@ def main() -> int:
         from scrm.installation import initialise
 
         initialise()  # the shipped rules as they are now (the dataset may be older than an edit)
+        db.session.remove()
         names = sorted(rules_of(snapshot()))
         if args.rules:
             names = [n for n in names if n in set(args.rules.split(","))]
         for round_no in range(args.rounds):
+            db.session.remove()  # no transaction open while the round is reset (SQLite locks)
             clean(db, info["built_at"])
             bases.append(baseline(db))
             total = 0.0
