@@ -169,6 +169,16 @@ def test_an_unconfigured_channel_keeps_its_messages(app, published):
         assert {(m.status, m.attempts) for m in messages} == {("pending", 0)}
         assert all("is not set" in m.last_error for m in messages)
         assert all(m.address and "13812345678" not in m.address for m in messages)  # sealed at rest
+    page = _admin_page(app, "/rules")
+    assert 'id="outbox-state"' in page and "pending 1" in page and "SCRM_SMS_GATEWAY_URL is not set" in page
+
+
+def _admin_page(app, path: str) -> str:
+    from support import login
+
+    client = app.test_client()
+    login(client, "admin")
+    return client.get(path).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("total", [Decimal("999999.99"), Decimal("1000000")])

@@ -20,6 +20,7 @@ from ..i18n import _, text
 from ..jobs.scheduler import NODE_ALIVE, Node, cluster_state
 from ..notify import inbox
 from ..notify.inbox import Notification
+from ..notify.outbox import OutboxMessage
 from ..runtime import snapshot
 from ..security.access import can_design, require_designer
 from .pages import require_login
@@ -151,7 +152,29 @@ def rules_page():
         {"name": n.name, "state": n.state, "heartbeat": local(n.heartbeat_at), "jobs": n.jobs}
         for n in db.session.execute(sa.select(Node).where(Node.heartbeat_at >= since).order_by(Node.name)).scalars()
     ]
-    return render("rules", {"rules": rules, "scheduler": cluster_state(), "nodes": nodes})
+    return render("rules", {"rules": rules, "scheduler": cluster_state(), "nodes": nodes, "outbox": outbox_state()})
+
+
+def outbox_state() -> dict:
+    """Messages by channel and status, and the latest that failed or wait, with their errors."""
+    counts: dict[str, dict[str, int]] = {}
+    stmt = sa.select(OutboxMessage.channel, OutboxMessage.status, sa.func.count()).group_by(
+        OutboxMessage.channel, OutboxMessage.status
+    )
+    for channel, status, n in db.session.execute(stmt):
+        counts.setdefault(channel, {})[status] = n
+    troubled = db.session.execute(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.last_error.is_not(None), OutboxMessage.status != "sent")
+        .order_by(OutboxMessage.id.desc())
+        .limit(10)
+    ).scalars()
+    problems = [
+        {"channel": m.channel, "recipient": m.recipient, "subject": m.subject, "status": m.status,
+         "attempts": m.attempts, "error": m.last_error, "at": local(m.created_at)}
+        for m in troubled
+    ]  # fmt: skip
+    return {"counts": counts, "problems": problems}
 
 
 @bp.get("/rules/<name>")
