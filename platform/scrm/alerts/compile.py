@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..conditions import Environment, Preparer, ir
+from ..conditions.aggregates import all_aggregates
 from ..conditions.check import document_source
-from ..conditions.sql import Scope, SqlCompiler, all_aggregates, grouped_by_default
+from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
 from ..conditions.sqlvalues import typed
+from ..meta.alert_checks import TEMPLATE_ROOTS, TEXT_KEYS, action_recipients
 from ..meta.model import EntityDef
 from ..notify import placeholders
 from .model import Rule
@@ -82,14 +84,11 @@ def _trigger_params(rule: Rule) -> list[str]:
     return list(trigger.params) if trigger else []
 
 
-TEXT_KEYS = ("title", "description", "subject", "body")
-
-
 def action_templates(rule: Rule) -> dict[int, dict[str, placeholders.MessageTemplate]]:
     """Every text of every action parsed as a message template, per locale (``params`` of an SMS
     by parameter name)."""
     out: dict[int, dict[str, placeholders.MessageTemplate]] = {}
-    roots = ("record", "metrics", "rule", "params")
+    roots = TEMPLATE_ROOTS
     for i, action in enumerate(rule.actions):
         parsed = {}
         for key in TEXT_KEYS:
@@ -108,7 +107,7 @@ def action_templates(rule: Rule) -> dict[int, dict[str, placeholders.MessageTemp
 def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.MessageTemplate]]) -> set[str]:
     paths = set(rule.key_fields)
     for i, action in enumerate(rule.actions):
-        for recipient in _recipients(action):
+        for recipient in action_recipients(action):
             if "field" in recipient:
                 paths.add(recipient["field"])
             if "within" in recipient:
@@ -119,14 +118,6 @@ def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.Message
         for template in templates.get(i, {}).values():
             paths.update(p[len("record.") :] for p in template.paths if p.startswith("record."))
     return paths
-
-
-def _recipients(action: dict) -> list[dict]:
-    if action["do"] == "create_task":
-        return [action["assign_to"]]
-    if action["do"] == "notify":
-        return list(action["to"])
-    return []
 
 
 def statement(

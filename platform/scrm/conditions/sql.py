@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,8 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..fields.sqltypes import ExactDecimal
-from ..meta.model import EntityDef, FieldDef
 from . import ir
+from .aggregates import AggregateCompiler
 from .dialect import CodePointOrder, DaysBetween, UnicodeLower, date_part, local_date, text_match
 from .env import Environment
 from .python import PythonCompiler, Row, _Pruned
@@ -87,7 +86,7 @@ class Scope:
     paths: dict = field(default_factory=dict)  # (step ids …) -> alias
 
 
-class SqlCompiler:
+class SqlCompiler(AggregateCompiler):
     def __init__(self, tables: Mapping[str, Any], env: Environment, dialect: str, *, batch: bool = True):
         self.tables = tables
         self.env = env
@@ -95,19 +94,7 @@ class SqlCompiler:
         self.batch = batch
         self.python = PythonCompiler()
         self._names = 0
-        self._aggs: dict[tuple[int, int], Any] = {}
-        self._pick_groups: dict[Any, list[ir.Field]] = {}  # first/last sharing one ranking
-        self._picks: dict[tuple[Any, int], tuple[Any, dict]] = {}
-
-    def share_picks(self, aggs: list[ir.Agg]) -> None:
-        """``first``/``last`` aggregates that differ only in the value they pick (the latest
-        snapshot's tech weight and its market value) rank the child rows once, in one derived
-        table with a column per value, instead of once each."""
-        groups: dict[Any, dict[Any, ir.Field]] = {}
-        for agg in aggs:
-            if agg.fn in ("first", "last") and agg.of is not None and len(agg.of.steps) == 1 and not agg.uses_record:
-                groups.setdefault(_pick_key(agg), {})[signature(agg.of)] = agg.of
-        self._pick_groups = {k: list(v.values()) for k, v in groups.items() if len(v) > 1}
+        self._init_aggregates()
 
     def name(self, prefix: str) -> str:
         self._names += 1
@@ -353,187 +340,8 @@ class SqlCompiler:
             return Val(sa.literal(v.value, sa.String()), "string", v.value is None)
         return v
 
-    # -- aggregates -----------------------------------------------------------------------------
-    def _agg(self, o: ir.Agg, scope: Scope):
-        # by structure, not identity: a metric expanded in several places of a condition (and in
-        # the SELECT) is one derived table, one scan of the child table
-        key = (signature(o), id(scope.table))
-        if key in self._aggs:
-            return self._aggs[key]
-        child = self.tables[o.child.name].main.alias(self.name("c"))
-        inner = Scope(o.child, child, [], scope)
-        conds = [child.c.deleted_at.is_(None)]
-        if o.window is not None:  # rows whose window field is empty are in no window
-            moment = self._field(o.window.field, inner)
-            if o.window.start is None and o.window.end is None:
-                conds.append(moment.expr.is_not(None))
-            for end, op in ((o.window.start, "gte"), (o.window.end, "lt")):
-                if end is not None:
-                    conds.append(apply(op, moment.expr, bind(self.operand(end, inner).value, moment.kind)))
-        if o.where is not None:
-            clause = self.condition(o.where, inner)
-            if clause is not None:
-                conds.append(clause)
-        of = self._field(o.of, inner) if o.of is not None else None
-        order = self._field(o.order, inner) if o.order is not None else None
-        fk = child.c[o.via.column]
-        source = child
-        for target, on in inner.joins:
-            source = source.outerjoin(target, on)
-        if self.batch and not o.uses_record:
-            value = self._grouped(o, scope, source, fk, conds, of, order, child)
-        else:
-            value = self._correlated(o, scope, source, fk, conds, of, order, child)
-        self._aggs[key] = value
-        return value
-
-    def _correlated(self, o, scope, source, fk, conds, of, order, child):
-        where = [fk == scope.table.c.id, *conds]
-
-        def sub(*cols):
-            return sa.select(*cols).select_from(source).where(*where)
-
-        ov = _of_expr(of)
-        match o.fn:
-            case "exists":
-                return Val(sa.exists(sub(sa.literal(1))), "bool", False)
-            case "count":
-                counted = sa.func.count() if of is None else sa.func.count(ov)
-                return Num(sub(counted).scalar_subquery(), None, 0, False)
-            case "count_distinct":
-                return Num(sub(sa.func.count(sa.distinct(ov))).scalar_subquery(), None, 0, False)
-            case "sum":
-                total = sa.func.coalesce(sub(sa.func.sum(ov)).scalar_subquery(), 0)
-                return Num(total, None, of.scale, False, of.whole)
-            case "avg":
-                total = sub(sa.func.sum(ov)).scalar_subquery()
-                count = sa.func.nullif(sub(sa.func.count(ov)).scalar_subquery(), 0)
-                return Num(total, count, of.scale, True, of.whole)
-            case "min" | "max":
-                fn = sa.func.min if o.fn == "min" else sa.func.max
-                return _like(of, sub(fn(_ordered(of))).scalar_subquery())
-            case "first" | "last":
-                ordering = _order_clauses(o.fn, order, child)
-                picked = (
-                    sa.select(ov)
-                    .select_from(source)
-                    .where(*where, _of_expr(order).is_not(None))
-                    .order_by(*ordering)
-                    .limit(1)
-                    .scalar_subquery()
-                )
-                return _like(of, picked)
-        raise ValueError(f"unknown aggregate {o.fn!r}")
-
-    def _shared_pick(self, o, group, scope, source, fk, conds, of, order, child, name):
-        """One ranked derived table for the whole group (see :meth:`share_picks`)."""
-        key = (group, id(scope.table))
-        if key not in self._picks:
-            inner = Scope(o.child, child, [], scope)
-            values = [self._field(f, inner) for f in self._pick_groups[group]]
-            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
-            cols = [fk.label("k"), rank.label("rn")] + [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
-            ranked = (
-                sa.select(*cols).select_from(source).where(*conds, _of_expr(order).is_not(None)).subquery(f"{name}r")
-            )
-            derived = sa.select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery(name)
-            scope.joins.append((derived, derived.c.k == scope.table.c.id))
-            columns = {signature(f): derived.c[f"v{i}"] for i, f in enumerate(self._pick_groups[group])}
-            self._picks[key] = (derived, columns)
-        _derived, columns = self._picks[key]
-        return _like(of, columns[signature(o.of)])
-
-    def _grouped(self, o, scope, source, fk, conds, of, order, child):
-        ov = _of_expr(of)
-        name = self.name("a")
-        group = _pick_key(o) if o.fn in ("first", "last") and o.of is not None else None
-        if group in self._pick_groups:
-            return self._shared_pick(o, group, scope, source, fk, conds, of, order, child, name)
-        if o.fn in ("first", "last"):
-            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
-            ranked = (
-                sa.select(fk.label("k"), ov.label("v"), rank.label("rn"))
-                .select_from(source)
-                .where(*conds, _of_expr(order).is_not(None))
-                .subquery(f"{name}r")
-            )
-            derived = sa.select(ranked.c.k, ranked.c.v).where(ranked.c.rn == 1).subquery(name)
-            scope.joins.append((derived, derived.c.k == scope.table.c.id))
-            return _like(of, derived.c.v)
-        cols = [fk.label("k")]
-        match o.fn:
-            case "exists" | "count":
-                cols.append((sa.func.count() if of is None else sa.func.count(ov)).label("v"))
-            case "count_distinct":
-                cols.append(sa.func.count(sa.distinct(ov)).label("v"))
-            case "sum":
-                cols.append(sa.func.sum(ov).label("v"))
-            case "avg":
-                cols += [sa.func.sum(ov).label("v"), sa.func.count(ov).label("n")]
-            case "min" | "max":
-                fn = sa.func.min if o.fn == "min" else sa.func.max
-                cols.append(fn(_ordered(of)).label("v"))
-        derived = sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
-        scope.joins.append((derived, derived.c.k == scope.table.c.id))
-        match o.fn:
-            case "exists":
-                return Val(derived.c.k.is_not(None), "bool", False)
-            case "count" | "count_distinct":
-                return Num(sa.func.coalesce(derived.c.v, 0), None, 0, False)
-            case "sum":
-                return Num(sa.func.coalesce(derived.c.v, 0), None, of.scale, False, of.whole)
-            case "avg":
-                return Num(derived.c.v, sa.func.nullif(derived.c.n, 0), of.scale, True, of.whole)
-        return _like(of, derived.c.v)
-
 
 # -- helpers ---------------------------------------------------------------------------------
-def _pick_key(agg: ir.Agg) -> Any:
-    return (agg.fn, signature(agg.relation), signature(agg.where), signature(agg.window), signature(agg.order))
-
-
-def all_aggregates(value, out: list | None = None) -> list[ir.Agg]:
-    """Every aggregate inside prepared nodes and operands."""
-    out = [] if out is None else out
-    if isinstance(value, ir.Agg):
-        out.append(value)
-    if (
-        dataclasses.is_dataclass(value)
-        and not isinstance(value, type)
-        and isinstance(value, ir.Node | ir.Operand | ir.Window)
-    ):
-        for f in dataclasses.fields(value):
-            all_aggregates(getattr(value, f.name), out)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            all_aggregates(v, out)
-    return out
-
-
-def signature(value) -> Any:
-    """A hashable description of a prepared node or operand, without its JSON path: two
-    expansions of one named metric have the same signature."""
-    if isinstance(value, FieldDef):
-        return ("f", value.id, value.name)
-    if isinstance(value, EntityDef):
-        return ("e", value.name)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__,) + tuple(
-            (f.name, signature(getattr(value, f.name))) for f in dataclasses.fields(value) if f.name != "path"
-        )
-    if isinstance(value, list | tuple):
-        return tuple(signature(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, signature(v)) for k, v in value.items()))
-    if isinstance(value, set | frozenset):
-        return ("set", tuple(sorted(map(repr, value))))
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return repr(value)
-
-
 def _blinded(known, blind):
     if not isinstance(known, Known) or known.value is None:
         return known
@@ -553,33 +361,6 @@ def _cost(n: ir.Node) -> int:
                 elif isinstance(inner, ir.Field) and (len(inner.steps) > 1 or inner.computed is not None):
                     total += 10
     return total
-
-
-def _of_expr(v):
-    if v is None:
-        return None
-    return v.num if isinstance(v, Num) else v.expr
-
-
-def _ordered(v):
-    """An aggregate argument whose order is the code-point order for texts."""
-    if isinstance(v, Val) and v.kind == "string":
-        return CodePointOrder(v.expr)
-    return _of_expr(v)
-
-
-def _like(template, expr):
-    """A value of the same shape as ``template`` (a column aggregated by min, max, first …)."""
-    if isinstance(template, Num):
-        return Num(expr, None, template.scale, True, template.whole)
-    return Val(expr, template.kind, True)
-
-
-def _order_clauses(fn: str, order, child) -> list:
-    key = _ordered(order)
-    if fn == "first":
-        return [key.asc(), child.c.id.asc()]
-    return [key.desc(), child.c.id.desc()]
 
 
 def _root(entity, tables: Mapping[str, Any], table=None) -> Scope:

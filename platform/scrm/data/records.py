@@ -330,23 +330,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                 ]
                 if links:
                     db.session.execute(sa.insert(et.links[f.id]), links)
-            record_changes(
-                [
-                    {
-                        "entity": entity.name,
-                        "record_id": rid,
-                        "version": 1,
-                        "action": "create",
-                        "field_id": None,
-                        "field_name": None,
-                        "old_value": None,
-                        "new_value": None,
-                        "user_id": self.user_id,
-                        "changed_at": moment,
-                    }
-                    for rid in ids
-                ]
-            )
+            self._record_creations(entity, ids, moment)
             inserted += ids
         return inserted
 
@@ -366,11 +350,16 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         record_id = db.session.execute(sa.insert(et.main).values(**row).returning(et.main.c.id)).scalar_one()
         for f in self.multi_fields(entity):
             self._write_links(et, f, record_id, values.get(f.name) or [])
+        self._record_creations(entity, [record_id], moment)
+        return record_id
+
+    def _record_creations(self, entity: EntityDef, ids: list[int], moment: datetime) -> None:
+        """The "created" entry of each new record's change history."""
         record_changes(
             [
                 {
                     "entity": entity.name,
-                    "record_id": record_id,
+                    "record_id": rid,
                     "version": 1,
                     "action": "create",
                     "field_id": None,
@@ -380,9 +369,9 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                     "user_id": self.user_id,
                     "changed_at": moment,
                 }
+                for rid in ids
             ]
         )
-        return record_id
 
     def _write_links(self, et: EntityTables, f: FieldDef, record_id: int, values: list[str]) -> None:
         link = et.links[f.id]

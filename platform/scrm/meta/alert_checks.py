@@ -31,7 +31,7 @@ def check_alert(semantics, body: dict, entity, out: list) -> None:
         if "when" in action:
             out += conditions.check(action["when"], entity, f"{at}.when", context, source=source)
         _templates(action, at, out)
-        for j, recipient in enumerate(_recipients(action)):
+        for j, recipient in enumerate(action_recipients(action)):
             where = f"{at}.assign_to" if action["do"] == "create_task" else f"{at}.to[{j}]"
             _recipient(semantics, recipient, entity, where, context, source, out)
         if action["do"] == "create_task":
@@ -122,7 +122,8 @@ def _templates(action: dict, at: str, out: list) -> None:
             out.append(("E-ALERT-001", path, {"detail": f"{exc.message} ({exc.code}, character {exc.offset + 1})"}))
 
 
-def _recipients(action: dict) -> list[dict]:
+def action_recipients(action: dict) -> list[dict]:
+    """The recipient specs of an action: a task's assignee, a notification's addressees."""
     if action["do"] == "create_task":
         return [action["assign_to"]]
     if action["do"] == "notify":
