@@ -306,13 +306,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                     ) from None
                 merged = {**defaults, **cleaned}
                 self._compute_stored(entity, merged, env)
-                row = {
-                    "version": 1,
-                    "created_at": moment,
-                    "updated_at": moment,
-                    "created_by": self.user_id,
-                    "updated_by": self.user_id,
-                }
+                row = self._new_row(moment)
                 for f in stored:
                     row.update(stored_columns(f, merged.get(f.name)))
                 main_rows.append(row)
@@ -337,13 +331,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
     def _insert(self, entity: EntityDef, values: dict) -> int:
         et = self.tables(entity)
         moment = now()
-        row = {
-            "version": 1,
-            "created_at": moment,
-            "updated_at": moment,
-            "created_by": self.user_id,
-            "updated_by": self.user_id,
-        }
+        row = self._new_row(moment)
         for f in self.stored_fields(entity):
             if f.name in values:
                 row.update(stored_columns(f, values[f.name]))
@@ -352,6 +340,16 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             self._write_links(et, f, record_id, values.get(f.name) or [])
         self._record_creations(entity, [record_id], moment)
         return record_id
+
+    def _new_row(self, moment: datetime) -> dict:
+        """The system columns of a record being created."""
+        return {
+            "version": 1,
+            "created_at": moment,
+            "updated_at": moment,
+            "created_by": self.user_id,
+            "updated_by": self.user_id,
+        }
 
     def _record_creations(self, entity: EntityDef, ids: list[int], moment: datetime) -> None:
         """The "created" entry of each new record's change history."""
