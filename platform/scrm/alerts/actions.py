@@ -27,6 +27,7 @@ from ..db import db, run
 from ..i18n import _candidates
 from ..meta.model import EntityDef
 from ..notify import inbox, outbox
+from ..notify.people import People
 from ..security import audit
 from .compile import PreparedRule, link_entity
 
@@ -60,9 +61,7 @@ class ActionRunner:
     locale: str
     service: RecordService
     applied: Applied = field(default_factory=Applied)
-    _employees: dict[int, dict | None] = field(default_factory=dict)
-    _org_parents: dict[int, int | None] | None = None
-    _role_holders: dict[tuple[int, str], int | None] = field(default_factory=dict)
+    _people: People | None = None
     _tag_ids: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -109,59 +108,18 @@ class ActionRunner:
             return [value] if isinstance(value, int) else []
         if "role" in spec:
             unit = fired.values.get(spec["within"]["field"]) if "within" in spec else None
-            found = self._role_holder(unit, spec["role"]) if isinstance(unit, int) else None
+            found = self.people.role_holder(unit, spec["role"]) if isinstance(unit, int) else None
             return [found] if found else []
         if "user" in spec:
-            emp = self.snapshot.entity("employee")
-            t = self.snapshot.tables["employee"].main
-            login = emp.field("login") if emp else None
-            if login is None:
-                return []
-            found = run(sa.select(t.c.id).where(t.c[login.column] == spec["user"], t.c.deleted_at.is_(None))).first()
-            return [found[0]] if found else []
+            found = self.people.by_login(spec["user"])
+            return [found] if found else []
         return []
 
-    def _role_holder(self, unit: int, role: str) -> int | None:
-        """The nearest active employee with ``role`` in ``unit`` or up the org tree."""
-        if (unit, role) in self._role_holders:
-            return self._role_holders[(unit, role)]
-        parents = self._parents()
-        emp = self.snapshot.entity("employee")
-        t = self.snapshot.tables["employee"].main
-        found, current, seen = None, unit, set()
-        while current is not None and current not in seen and found is None:
-            seen.add(current)
-            row = run(
-                sa.select(t.c.id)
-                .where(
-                    t.c[emp.field("org_unit").column] == current,
-                    t.c[emp.field("role").column] == role,
-                    t.c[emp.field("status").column].is_distinct_from("left"),
-                    t.c.deleted_at.is_(None),
-                )
-                .order_by(t.c.id)
-                .limit(1)
-            ).first()
-            found = row[0] if row else None
-            current = parents.get(current)
-        self._role_holders[(unit, role)] = found
-        return found
-
-    def _parents(self) -> dict[int, int | None]:
-        if self._org_parents is None:
-            org = self.snapshot.entity("org_unit")
-            t = self.snapshot.tables["org_unit"].main
-            column = t.c[org.field("parent").column]
-            self._org_parents = {r[0]: r[1] for r in run(sa.select(t.c.id, column))}
-        return self._org_parents
-
-    def employee(self, employee_id: int) -> dict | None:
-        if employee_id not in self._employees:
-            try:
-                self._employees[employee_id] = self.service.load("employee", employee_id)
-            except Exception:  # deleted meanwhile: nobody to tell
-                self._employees[employee_id] = None
-        return self._employees[employee_id]
+    @property
+    def people(self) -> People:
+        if self._people is None:
+            self._people = People(self.snapshot, self.service.load)
+        return self._people
 
     # -- actions ------------------------------------------------------------------------------
     def _do_create_task(self, index: int, action: dict, batch: list[Fired]) -> None:
@@ -261,7 +219,7 @@ class ActionRunner:
             subject = subject or _text(self.rule.label, self.locale)
             link = f"/e/{self.entity.name}/{fired.record_id}"  # the record page
             for employee_id in employees:
-                person = self.employee(employee_id)
+                person = self.people.employee(employee_id)
                 if person is None:
                     continue
                 for channel in channels:

@@ -10,14 +10,14 @@ from .reading import RecordReader
 
 
 class HookMixin:
-    def _derive(self, entity: EntityDef, merged: dict, current: dict | None) -> None:
+    def _derive(self, entity: EntityDef, merged: dict, current: dict | None, saving: bool = True) -> None:
         """Plugins fill the fields they derive (suitability matching, for one) before the
         entity's own rules judge the record."""
         from ..runtime import runtime  # (the runtime builds on the data layer)
 
         hook = runtime().plugins.pm.hook.scrm_derive_record
         if hook.get_hookimpls():
-            hook(entity=entity, record=merged, old=current, **self._plugin_access())
+            hook(entity=entity, record=merged, old=current, saving=saving, **self._plugin_access())
 
     def _written(self, entity: EntityDef, record_id: int, changed: set[str], current: dict | None) -> None:
         """Tell plugins (the alert engine among them) about a write, inside its transaction."""

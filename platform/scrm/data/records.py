@@ -164,14 +164,17 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         for target, ids in wanted.items():
             env.data.prefetch(target, sorted(ids))
 
-    def _settle(self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None) -> FormOutcome:
+    def _settle(
+        self, entity: EntityDef, merged: dict, cleaned: dict, current: dict | None, saving: bool = True
+    ) -> FormOutcome:
         """Derived and stored computed values, then the form's rules on the result (which may
-        drop submitted values; the derived ones are then worked out again)."""
-        self._derive(entity, merged, current)
+        drop submitted values; the derived ones are then worked out again). ``saving`` is False
+        for a preview: derivations with side effects (numbers, routing turns) wait."""
+        self._derive(entity, merged, current, saving)
         self._compute_stored(entity, merged)
         form = self._apply_form_rules(entity, merged, cleaned, current)
         if form.dropped:
-            self._derive(entity, merged, current)
+            self._derive(entity, merged, current, saving)
             self._compute_stored(entity, merged)
         return form
 
@@ -204,7 +207,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         try:
             cleaned = self.validate(entity, data, partial=current is not None, current=current)
             merged = {**(current or {**self.defaults(entity)}), **cleaned}
-            form = self._settle(entity, merged, cleaned, current)
+            form = self._settle(entity, merged, cleaned, current, saving=False)
             changed = {
                 k for k in merged if entity.field(k) is not None and (current is None or current.get(k) != merged[k])
             }
@@ -224,19 +227,8 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
     @write_operation
     def create(self, entity_name: str, data: Any) -> dict:
         entity = self.entity(entity_name)
-        self.permissions.require(entity, "create")
         try:
-            cleaned = self.validate(entity, data, partial=False)
-            merged = {**self.defaults(entity), **cleaned}
-            for f in self.multi_fields(entity):
-                merged.setdefault(f.name, [])
-            self._claim(entity, merged)
-            form = self._settle(entity, merged, cleaned, None)
-            self._check_rules(entity, merged, set(merged), None, None, form)
-            record_id = self._insert(entity, merged)
-            self._require_in_scope(entity, record_id)
-            self._written(entity, record_id, set(merged), None)
-            audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
+            record_id = self.create_in_transaction(entity_name, data)
             self._commit()
         except IntegrityError as exc:
             db.session.rollback()
@@ -245,6 +237,23 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             db.session.rollback()
             raise
         return self.get(entity_name, record_id)
+
+    def create_in_transaction(self, entity_name: str, data: Any) -> int:
+        """Validate and insert one record in the caller's transaction (no commit); its id."""
+        entity = self.entity(entity_name)
+        self.permissions.require(entity, "create")
+        cleaned = self.validate(entity, data, partial=False)
+        merged = {**self.defaults(entity), **cleaned}
+        for f in self.multi_fields(entity):
+            merged.setdefault(f.name, [])
+        self._claim(entity, merged)
+        form = self._settle(entity, merged, cleaned, None)
+        self._check_rules(entity, merged, set(merged), None, None, form)
+        record_id = self._insert(entity, merged)
+        self._require_in_scope(entity, record_id)
+        self._written(entity, record_id, set(merged), None)
+        audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
+        return record_id
 
     _batch = False  # inside a multi-record operation: its writes commit together at its end
 
@@ -411,6 +420,19 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             db.session.rollback()
             raise
         return self.get(entity_name, record_id)
+
+    def write_values(self, entity: EntityDef, current: dict, values: dict) -> tuple[dict, set[str]]:
+        """Write values a workflow decided — a transition's inputs (validated by the caller), its
+        actions' results, the new state — with the checks, history and hooks of an update, in
+        the caller's transaction (no commit). :class:`Conflict` when ``current`` is stale."""
+        merged = {**current, **values}
+        changed = {k for k in values if entity.field(k) is not None and current.get(k) != merged[k]}
+        self._check_rules(entity, merged, changed, current["id"], current)
+        if changed:
+            self._write_update(entity, current, merged, changed, current["version"])
+            self._written(entity, current["id"], changed, current)
+            audit.append("update", self.actor(), entity=entity.name, record_id=current["id"], fields=sorted(changed))
+        return merged, changed
 
     def _write_update(self, entity: EntityDef, current: dict, merged: dict, changed: set[str], version: int) -> None:
         et = self.tables(entity)

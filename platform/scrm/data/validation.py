@@ -36,12 +36,17 @@ def writable_fields(entity: EntityDef, system: bool = False) -> list[FieldDef]:
     return [f for f in entity.active_fields if not f.computed and (system or not f.readonly)]
 
 
+def generated(f: FieldDef) -> bool:
+    """A field the system fills on save when it is empty (``"source": "workflow:numbering"``)."""
+    return str(f.get("source") or "").startswith("workflow:")
+
+
 def build_schema(entity: EntityDef, field_types, partial: bool, system: bool = False) -> ma.Schema:
     messages = {"required": _("This field is required."), "null": _("This field is required.")}
     declared = {}
     for f in writable_fields(entity, system):
         ftype = field_types[f.type]
-        required = f.required and not partial and not f.has_default
+        required = f.required and not partial and not f.has_default and not generated(f)
         declared[f.name] = TypedField(
             ftype, f, required=required, allow_none=not f.required or ftype.multi, error_messages=messages
         )

@@ -9,6 +9,8 @@ with jobs it derives from the published definitions:
 * ``reconcile`` — every :data:`RECONCILE_EVERY` seconds: when the definitions revision changed,
   jobs are added, replaced or removed to match (no restart after a publish);
 * ``events`` — the event queue of event-triggered rules, every :data:`EVENT_POLL` seconds;
+* ``workflows`` — SLA escalations and delayed transitions that are due (:mod:`scrm.workflows.sweep`),
+  every :data:`SWEEP_EVERY` seconds;
 * ``outbox`` — e-mail and SMS delivery with retries;
 * ``heartbeat`` — the node table that ``/healthz`` and the admin pages read.
 
@@ -51,6 +53,7 @@ LOCK_POLL = 2.0
 RECONCILE_EVERY = 15
 EVENT_POLL = 3
 OUTBOX_POLL = 10
+SWEEP_EVERY = 20
 HEARTBEAT_EVERY = 5
 NODE_ALIVE = timedelta(seconds=30)
 MISFIRE_GRACE = 3600  # a run delayed less than an hour still runs; later ones coalesce into a catch-up
@@ -163,6 +166,7 @@ class Scheduler:
         every = self.app.config.get("SCRM_SCHEDULER_RECONCILE") or RECONCILE_EVERY
         self.aps.add_job(self.reconcile, IntervalTrigger(seconds=every), id="reconcile")
         self.aps.add_job(self.work_events, IntervalTrigger(seconds=EVENT_POLL), id="events")
+        self.aps.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_EVERY), id="workflows")
         self.aps.add_job(self.deliver, IntervalTrigger(seconds=OUTBOX_POLL), id="outbox")
         self.aps.add_job(self._beat, IntervalTrigger(seconds=HEARTBEAT_EVERY), id="heartbeat")
         self.aps.start()
@@ -270,6 +274,13 @@ class Scheduler:
     def work_events(self) -> None:
         with self._busy, self.app.app_context():
             events.process_pending()
+            db.session.remove()
+
+    def sweep(self) -> None:
+        with self._busy, self.app.app_context():
+            from ..workflows.sweep import sweep
+
+            sweep()
             db.session.remove()
 
     def deliver(self) -> None:

@@ -30,7 +30,7 @@ def check_alert(semantics, body: dict, entity, out: list) -> None:
         at = f"$.actions[{i}]"
         if "when" in action:
             out += conditions.check(action["when"], entity, f"{at}.when", context, source=source)
-        _templates(action, at, out)
+        check_templates(action, at, out)
         for j, recipient in enumerate(action_recipients(action)):
             where = f"{at}.assign_to" if action["do"] == "create_task" else f"{at}.to[{j}]"
             _recipient(semantics, recipient, entity, where, context, source, out)
@@ -106,7 +106,7 @@ def _points_to(semantics, entity, path: str, target: str) -> bool:
     return False
 
 
-def _templates(action: dict, at: str, out: list) -> None:
+def check_templates(action: dict, at: str, out: list) -> None:
     texts: list[tuple[str, str]] = []
     for key in TEXT_KEYS:
         value = action.get(key)

@@ -103,6 +103,16 @@ CODES: dict[str, str] = {
     "W-ALERT-001": N_(
         "Unknown calendar {calendar!r} (built in: {known}); unless a plugin adds it, the rule runs every day."
     ),
+    # workflows
+    "E-WF-001": N_("Two transitions are named {name!r}; transition names must be unique."),
+    "E-WF-002": N_("{name!r} is not a transition of this workflow."),
+    "E-WF-003": N_("{calendar!r} is not declared in calendars."),
+    "E-WF-004": N_("{value!r} is not an option of {field!r}."),
+    "E-WF-005": N_("The working interval must end after it starts ({start}–{end})."),
+    "W-WF-001": N_(
+        "Unknown holiday calendar {calendar!r} (built in: {known}); unless a plugin adds it, no day is a holiday."
+    ),
+    "W-WF-002": N_("The state {state!r} cannot be reached from the initial state."),
 }
 
 

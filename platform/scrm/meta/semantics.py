@@ -426,13 +426,16 @@ class SemanticChecker:
             for j, s in enumerate(t["from"]):
                 if s not in states:
                     out.append(("E-REF-003", f"{at}.from[{j}]", {"state": s}))
-            if t["to"] not in states:
+            if t["to"] not in states and t["to"] != "$same":
                 out.append(("E-REF-003", f"{at}.to", {"state": t["to"]}))
             if "guard" in t:
                 out += self.conditions.check(t["guard"], entity, f"{at}.guard", "guard")
             for j, name in enumerate(t.get("input", [])):
                 if entity.field(name) is None:
                     out.append(("E-REF-002", f"{at}.input[{j}]", {"field": name, "entity": entity.name}))
+        from .workflow_checks import check_workflow_parts
+
+        check_workflow_parts(self, body, entity, out)
 
     def check_alert(self, doc: Document, out: list) -> None:
         from .alert_checks import check_alert as check_alert_actions

@@ -23,15 +23,17 @@ def scrm_field_types():
 
 
 @hookspec
-def scrm_derive_record(entity, record, old, lookup, find, today):
+def scrm_derive_record(entity, record, old, lookup, find, today, saving):
     """Fill the fields a plugin derives, on a record about to be saved (created or updated).
 
     ``entity`` is the :class:`scrm.meta.model.EntityDef`; ``record`` the values to be saved
     (change it in place); ``old`` the stored values, or None on create; ``lookup(entity_name, id)``
     another record's stored values (None when there is none), read with system access;
     ``find(entity_name, condition)`` stored records matching a condition (at most 1,000);
-    ``today`` the tenant's date. Required fields, unique rules and the entity's check constraints
-    are checked after, on the derived values: a plugin derives, the definitions decide what blocks.
+    ``today`` the tenant's date; ``saving`` is False when the form only previews the save, so
+    derivations with side effects (drawing a number, taking a routing turn) wait for the real one.
+    Required fields, unique rules and the entity's check constraints are checked after, on the
+    derived values: a plugin derives, the definitions decide what blocks.
     """
 
 

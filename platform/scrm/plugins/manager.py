@@ -43,6 +43,9 @@ class Plugins:
         from ..alerts import events  # the alert engine listens to writes like any plugin
 
         self._register(events, "scrm.alerts", "builtin")
+        from ..workflows import plugin as workflows  # and so does the workflow engine
+
+        self._register(workflows, "scrm.workflows", "builtin")
         if load_entry_points:
             self._load_entry_points()
         if folder and folder.is_dir():
