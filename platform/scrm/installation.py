@@ -37,8 +37,8 @@ def ensure_system_schema() -> list[str]:
     from .jobs import scheduler as _scheduler  # noqa: F401  (registers scrm_scheduler_node)
     from .notify import inbox as _inbox  # noqa: F401  (registers scrm_notification)
     from .notify import outbox as _outbox  # noqa: F401  (registers scrm_outbox)
-    from .workflows import store as _workflow_store  # noqa: F401  (registers scrm_workflow_*, scrm_sla_clock)
     from .security import audit
+    from .workflows import store as _workflow_store  # noqa: F401  (registers scrm_workflow_*, scrm_sla_clock)
 
     created: list[str] = []
     with write_intent():

@@ -45,7 +45,11 @@ def check_workflow_parts(semantics, body: dict, entity, out: list) -> None:
     for name, state in states.items():
         if options is not None and state.get("customer_status") and state["customer_status"] not in options:
             out.append(
-                ("E-WF-004", f"$.states.{name}.customer_status", {"value": state["customer_status"], "field": status.name})
+                (
+                    "E-WF-004",
+                    f"$.states.{name}.customer_status",
+                    {"value": state["customer_status"], "field": status.name},
+                )
             )
     if body.get("numbering"):
         _field(entity, body["numbering"]["field"], "$.numbering.field", out)
@@ -142,7 +146,9 @@ def _actions(semantics, actions: list[dict], entity, at: str, out: list) -> None
             _field(entity, action["field"], f"{where}.field", out)
         if action["do"] == "set" and isinstance(action.get("value"), dict):
             out += semantics.conditions.check_operand(action["value"], entity, f"{where}.value", "guard")
-        for j, recipient in enumerate(action_recipients(action) + ([action["to"]] if action["do"] == "assign" and "to" in action else [])):
+        for j, recipient in enumerate(
+            action_recipients(action) + ([action["to"]] if action["do"] == "assign" and "to" in action else [])
+        ):
             for key in ("field",):
                 if recipient.get(key):
                     out += semantics.conditions.check_operand(
@@ -150,7 +156,9 @@ def _actions(semantics, actions: list[dict], entity, at: str, out: list) -> None
                     )
             within = (recipient.get("within") or {}).get("field")
             if within:
-                out += semantics.conditions.check_operand({"field": within}, entity, f"{where}.to[{j}].within.field", "guard")
+                out += semantics.conditions.check_operand(
+                    {"field": within}, entity, f"{where}.to[{j}].within.field", "guard"
+                )
         if action["do"] == "start_workflow" and action.get("link"):
             _field(entity, action["link"], f"{where}.link", out)
 

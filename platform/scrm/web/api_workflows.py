@@ -34,8 +34,12 @@ def take_transition(entity: str, record_id: int, name: str):
     applied = engine.apply(svc, entity, record_id_or_404(record_id), name, inputs, comment, version)
     record = svc.get(entity, record_id)
     out = svc.to_json(svc.entity(entity), record)
-    return with_etag(jsonify({**out, "_transition": {"name": applied.transition, "from": applied.from_state,
-                                                      "to": applied.to_state}}), record)
+    return with_etag(
+        jsonify(
+            {**out, "_transition": {"name": applied.transition, "from": applied.from_state, "to": applied.to_state}}
+        ),
+        record,
+    )
 
 
 @bp.get("/records/<entity>/<int:record_id>/workflow")
@@ -46,4 +50,3 @@ def workflow_state(entity: str, record_id: int):
     if view is None:
         raise NotFound(_("{entity} has no workflow.").format(entity=text(svc.entity(entity).label)))
     return jsonify(status.as_json(view))
-

@@ -26,6 +26,7 @@ from ..db import run
 from ..errors import BadRequest, Conflict, Detail, ValidationFailed
 from ..i18n import _, text
 from ..meta.model import EntityDef, FieldDef
+from ..workflows.model import workflows_of
 from .context import FilterControl
 from .listing import build_filters, cell_renderer, visible_only
 from .pages import check_id, entity_or_404, record_title, require_login, service, summary_of
@@ -142,6 +143,9 @@ def move_card(
 
     Raises :class:`Forbidden` without the right to change the field, :class:`Conflict` on a
     stale version, :class:`ValidationFailed` when the record may not take the value."""
+    wf = workflows_of(svc.snapshot).get(entity.name)
+    if wf is not None and wf.state_field == f.name:
+        return _move_by_transition(svc, entity, wf.state_field, record_id, value, version)
     svc.permissions.require(entity, "update")
     if not movable(svc, entity, f):
         raise svc.permissions.forbid_field(entity, f)
@@ -152,6 +156,32 @@ def move_card(
             [Detail(f.name, _("The form's rules keep the current value; open the record to see why."))],
         )
     return record
+
+
+def _move_by_transition(svc: RecordService, entity: EntityDef, state: str, record_id: int, value, version) -> dict:
+    """A move on a workflow's state field takes the step that leads there: the one the user
+    may take without inputs; a step that needs inputs or a reason is taken on the record page."""
+    from ..workflows import engine
+
+    current = svc.get(entity.name, record_id)
+    if version is not None and current["version"] != version:
+        raise svc._conflict(entity, current)
+    steps = [t for t in engine.available(svc, entity.name, current) if t.target(current[state]) == value]
+    if not steps:
+        raise ValidationFailed(
+            _("No step you may take leads from here to this column."),
+            [Detail("value", _("Open the record to see the steps you may take."))],
+        )
+    simple = [t for t in steps if not t.inputs and t.comment != "required"]
+    if not simple:
+        raise ValidationFailed(
+            _("The step “{step}” needs more information; open the record to take it.").format(
+                step=text(steps[0].label)
+            ),
+            [Detail("value", _("Open the record to fill in what the step needs."))],
+        )
+    engine.apply(svc, entity.name, record_id, simple[0].name, {}, None, version)
+    return svc.get(entity.name, record_id)
 
 
 def board_field(svc: RecordService, entity: EntityDef) -> FieldDef | None:

@@ -117,7 +117,8 @@ class Actions:
         source = text(spec, self.locale) if spec else ""
         if not source:
             return ""
-        values = {"record": self.service.to_json(self.entity, dict(record)), **context}
+        local = {k: v.astimezone(self.env.tz) if isinstance(v, datetime) and v.tzinfo else v for k, v in record.items()}
+        values = {"record": local, **context}
         try:
             return placeholders.parse(source).render(values)
         except placeholders.TemplateError:

@@ -100,7 +100,11 @@ def may_take(svc: RecordService, wf: Workflow, t: Transition, record: dict) -> b
         if role == "$assignee" and employee is not None and record.get(assignee_field) == employee:
             return True
         if role == "$supervisor" and employee is not None and isinstance(record.get(assignee_field), int):
-            boss = svc.load("employee", record[assignee_field]).get("supervisor") if svc.snapshot.entity("employee") else None
+            boss = (
+                svc.load("employee", record[assignee_field]).get("supervisor")
+                if svc.snapshot.entity("employee")
+                else None
+            )
             if boss == employee:
                 return True
         if role == "$creator" and record.get("created_by") == svc.user_id:
@@ -162,7 +166,9 @@ def apply(
     return applied
 
 
-def fire(snapshot, entity_name: str, record_id: int, name: str, actor: str = SYSTEM_ACTOR, comment=None) -> Applied | None:
+def fire(
+    snapshot, entity_name: str, record_id: int, name: str, actor: str = SYSTEM_ACTOR, comment=None
+) -> Applied | None:
     """Take a triggered transition (an event, a delay) as the system, in the caller's
     transaction; None when the record is no longer in a state it leaves from."""
     svc = system_service(snapshot)
@@ -201,7 +207,9 @@ def _require_current(entity, wf: Workflow, t: Transition, current: dict, version
 
 def _require_other_person(svc: RecordService, wf: Workflow, t: Transition, current: dict) -> None:
     if t.raw.get("allow_self_approval") is False and current.get("created_by") == svc.user_id:
-        raise Forbidden(_("You created this record, so someone else must take the step “{step}”.").format(step=text(t.label)))
+        raise Forbidden(
+            _("You created this record, so someone else must take the step “{step}”.").format(step=text(t.label))
+        )
     maker = (t.raw.get("maker_checker") or {}).get("of")
     if maker:
         last = db.session.scalars(
@@ -216,7 +224,9 @@ def _require_other_person(svc: RecordService, wf: Workflow, t: Transition, curre
 
 def _inputs(svc: RecordService, entity, t: Transition, current: dict, inputs: dict, comment) -> dict:
     if not isinstance(inputs, dict):
-        raise ValidationFailed(_("Expected a JSON object of field values."), [Detail("input", _("Expected an object."))])
+        raise ValidationFailed(
+            _("Expected a JSON object of field values."), [Detail("input", _("Expected an object."))]
+        )
     unknown = sorted(set(inputs) - set(t.inputs))
     if unknown:
         raise ValidationFailed(
@@ -241,7 +251,9 @@ def _inputs(svc: RecordService, entity, t: Transition, current: dict, inputs: di
 
 def _guard_holds(svc, wf, t: Transition, record: dict, entity=None) -> bool:
     entity = entity or svc.entity(wf.entity)
-    cond = prepared(svc.snapshot, t.raw["guard"], entity, "guard", key=("guard", json.dumps(t.raw["guard"], sort_keys=True)))
+    cond = prepared(
+        svc.snapshot, t.raw["guard"], entity, "guard", key=("guard", json.dumps(t.raw["guard"], sort_keys=True))
+    )
     return bool(cond.predicate(record, svc.environment(old=record)))
 
 
@@ -254,8 +266,8 @@ def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dic
     source, target = current[wf.state_field], t.target(current[wf.state_field])
     router = Router(wf, entity, snapshot, actions)
     record = {**current, **cleaned}
-    leaving = (wf.states[source].get("on_exit", []) if target != source else [])
-    entering = (wf.states[target].get("on_enter", []) if target != source else [])
+    leaving = wf.states[source].get("on_exit", []) if target != source else []
+    entering = wf.states[target].get("on_enter", []) if target != source else []
     values = dict(cleaned)
     for group in (leaving, t.actions, entering):
         values.update(actions.local(group, {**record, **values}, route=router.choose))
@@ -269,13 +281,17 @@ def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dic
         if target != source:
             inst.state, inst.state_entered_at = target, naive(env.now)
             arm_timers(wf, entity.name, written, env.now)
-        record_history(wf, entity.name, written["id"], t.name, source, target, svc.user_id, actor, cleaned, comment, env.now)
+        record_history(
+            wf, entity.name, written["id"], t.name, source, target, svc.user_id, actor, cleaned, comment, env.now
+        )
         for group in (leaving, t.actions, entering):
             extra.update(actions.external(group, written, {"what": text(t.label)}))
         extra = {k: v for k, v in extra.items() if written.get(k) != v}
         if extra:
             written, _ = writer.write_values(entity, writer.load(entity.name, written["id"]), extra)
-    audit.append("transition", svc.actor(), entity=entity.name, record_id=written["id"], reason=f"{source}->{target}:{t.name}")
+    audit.append(
+        "transition", svc.actor(), entity=entity.name, record_id=written["id"], reason=f"{source}->{target}:{t.name}"
+    )
     return Applied(written, t.name, source, target)
 
 
@@ -310,7 +326,9 @@ def ensure_instance(wf: Workflow, entity_name: str, record: dict, now, inst: Ins
     return inst
 
 
-def record_history(wf, entity_name, record_id, transition, source, target, user_id, actor, inputs, comment, now) -> None:
+def record_history(
+    wf, entity_name, record_id, transition, source, target, user_id, actor, inputs, comment, now
+) -> None:
     db.session.add(
         History(
             entity=entity_name,
@@ -349,6 +367,13 @@ def arm_timers(wf: Workflow, entity_name: str, record: dict, now) -> None:
         else:
             due = naive(t.delay.after(now))
         db.session.add(
-            Timer(entity=entity_name, record_id=record["id"], transition=t.name, state=state, due_at=due,
-                  status=PENDING, created_at=naive(now))
+            Timer(
+                entity=entity_name,
+                record_id=record["id"],
+                transition=t.name,
+                state=state,
+                due_at=due,
+                status=PENDING,
+                created_at=naive(now),
+            )
         )

@@ -79,7 +79,8 @@ def _classify(wf, spec: dict, record: dict, env) -> None:
         if by:
             record[by] = "agent"
         return
-    found = classify(wf, record, now_open=lambda name: wf.hours(name, env.tz).is_working(env.now))
+    base = record.get(spec.get("priority_field", "")) if spec.get("priority_field") else None
+    found = classify(wf, record, lambda name: wf.hours(name, env.tz).is_working(env.now), base)
     if found is None:
         return
     record[category_field] = found.category

@@ -44,7 +44,9 @@ class Classification:
     overlays: list[str] = field(default_factory=list)
 
 
-def classify(workflow: Workflow, record: dict, now_open=None) -> Classification | None:
+def classify(
+    workflow: Workflow, record: dict, now_open=None, base_priority: str | None = None
+) -> Classification | None:
     """The category, priority and queue the dictionary gives ``record``'s text; ``now_open``
     tells whether a named calendar is open now (for urgent keywords "during" it)."""
     spec = workflow.classification
@@ -60,14 +62,20 @@ def classify(workflow: Workflow, record: dict, now_open=None) -> Classification 
     if top_score >= spec.get("threshold", 2):
         cat = spec["categories"][top]
         result = Classification(
-            top, cat.get("priority"), cat.get("queue"), top_score / (top_score + second), {top: matched[top]}
+            top,
+            cat.get("priority") or base_priority,
+            cat.get("queue"),
+            top_score / (top_score + second),
+            {top: matched[top]},
         )
         urgent = cat.get("urgent")
         if urgent and any(normalise(k) in t for k in urgent["keywords"] for t in texts.values()):
             if not urgent.get("during") or (now_open and now_open(urgent["during"])):
                 result.priority = urgent["priority"]
     else:
-        result = Classification(fallback["category"], fallback.get("priority"), fallback.get("queue"), 0.0)
+        result = Classification(
+            fallback["category"], fallback.get("priority") or base_priority, fallback.get("queue"), 0.0
+        )
     for name, overlay in (spec.get("overlays") or {}).items():
         score, found = _score(overlay["keywords"], texts, spec["text"])
         if score < spec.get("threshold", 2):

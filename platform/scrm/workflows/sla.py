@@ -87,7 +87,9 @@ class Clocks:
             clock = existing.get(sla.name)
             stops = transition in sla.stops_on_transitions or state in sla.stops_in_states
             if clock is None or clock.status == STOPPED:
-                starts = sla.starts_on(created=created, transition=transition, state=state if state != old_state else None)
+                starts = sla.starts_on(
+                    created=created, transition=transition, state=state if state != old_state else None
+                )
                 if starts and not stops:
                     clock = self._start(sla, record, now, clock)
                     values.update(self._record_values(sla, clock))

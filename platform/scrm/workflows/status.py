@@ -89,7 +89,13 @@ def as_json(v: WorkflowView) -> dict[str, Any]:
         "state_label": v.state_label,
         "category": v.category,
         "transitions": [
-            {"name": t.name, "label": text(t.label), "to": t.target(v.state), "input": list(t.inputs), "comment": t.comment}
+            {
+                "name": t.name,
+                "label": text(t.label),
+                "to": t.target(v.state),
+                "input": list(t.inputs),
+                "comment": t.comment,
+            }
             for t in v.transitions
         ],
         "slas": [{**c, "due_at": stamp(c["due_at"])} for c in v.clocks],

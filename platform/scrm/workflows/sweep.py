@@ -43,7 +43,9 @@ def sweep(now=None, limit: int = BATCH) -> Swept:
     snapshot = runtime().registry.current()
     env = environment(snapshot, now=now)
     out = Swept()
-    for clock_id in _due(Clock.id, Clock.status == RUNNING, Clock.next_check_at <= naive(env.now), Clock.next_check_at, limit):
+    for clock_id in _due(
+        Clock.id, Clock.status == RUNNING, Clock.next_check_at <= naive(env.now), Clock.next_check_at, limit
+    ):
         _one(lambda cid=clock_id: _escalate(snapshot, env, cid), out, "escalations")
     for timer_id in _due(Timer.id, Timer.status == PENDING, Timer.due_at <= naive(env.now), Timer.due_at, limit):
         _one(lambda tid=timer_id: _fire_timer(snapshot, env, tid), out, "transitions")
@@ -102,7 +104,11 @@ def _escalate(snapshot, env, clock_id: int) -> int:
             clock.breached = True
             if sla.raw.get("record_breach_to"):
                 values[sla.raw["record_breach_to"]] = True
-        context = {"what": f"{text(sla.label)} {step['at']}", "severity": "high", "sla": {"name": sla.name, "at": step["at"]}}
+        context = {
+            "what": f"{text(sla.label)} {step['at']}",
+            "severity": "high",
+            "sla": {"name": sla.name, "at": step["at"]},
+        }
         actions = Actions(wf, entity, svc, env, source=f"sla:{sla.name}@{step['at']}")
         merged = {**record, **values}
         values.update(actions.local(step["actions"], merged))
