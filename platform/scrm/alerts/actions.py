@@ -51,6 +51,7 @@ class Applied:
     tagged: int = 0
     updated: int = 0
     messages: int = 0
+    started: int = 0
 
 
 @dataclass(eq=False)
@@ -76,7 +77,7 @@ class ActionRunner:
         for i, action in enumerate(self.rule.actions):
             handler = getattr(self, f"_do_{action['do']}", None)
             if handler is None:
-                continue  # start_workflow, send_survey, webhook: added with the issues that own them
+                continue  # send_survey, webhook: added with the issues that own them
             chosen = [x for x in batch if x.values.get(f"when:{i}", True)]
             if chosen:
                 handler(i, action, chosen)
@@ -239,6 +240,36 @@ class ActionRunner:
                         self.applied.messages += inbox.deliver(message)
                     else:
                         self.applied.messages += outbox.enqueue(message)
+
+    def _do_start_workflow(self, index: int, action: dict, batch: list[Fired]) -> None:
+        """A record the workflow then governs (classified, routed, clocks started) per firing;
+        ``record`` names its field that points back at the fired record."""
+        from ..workflows.actions import start_workflow
+
+        for fired in batch:
+
+            def value_of(raw, fired=fired):
+                if isinstance(raw, dict) and "field" in raw:
+                    return fired.values.get(raw["field"])
+                if isinstance(raw, dict) and "time" in raw:
+                    return resolve_instant(raw["time"], self.env.now, self.env.tz)
+                if isinstance(raw, dict | str) and (rendered := self._text_value(raw, fired)) is not None:
+                    return rendered
+                return raw
+
+            values = dict(action.get("values") or {})
+            if action.get("record"):
+                values[action["record"]] = fired.record_id
+            start_workflow(self.service, {**action, "values": values}, value_of)
+            self.applied.started += 1
+
+    def _text_value(self, raw, fired: Fired) -> str | None:
+        from ..notify import placeholders
+
+        source = raw if isinstance(raw, str) else (raw.get(self.locale) or raw.get("zh-CN") or raw.get("en"))
+        if not isinstance(source, str) or "{{" not in source:
+            return None
+        return placeholders.parse(source).render(self.values(fired))
 
 
 # -- tags ----------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
         openapi,
         overview,
         pages,
+        workflow_pages,
     )
 
     htmx.init_app(app)
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
         api_definitions,
         api_alerts,
         api_workflows,
+        workflow_pages,
         alerts_pages,
         openapi,
         health,

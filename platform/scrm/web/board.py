@@ -163,23 +163,25 @@ def _move_by_transition(svc: RecordService, entity: EntityDef, state: str, recor
     may take without inputs; a step that needs inputs or a reason is taken on the record page."""
     from ..workflows import engine
 
+    if version is None:
+        raise BadRequest(
+            _("Send the version you edited (If-Match header or _version) so that nobody's change is overwritten."),
+            [Detail("_version", _("Missing version."))],
+            "version_required",
+        )
     current = svc.get(entity.name, record_id)
-    if version is not None and current["version"] != version:
+    if current["version"] != version:
         raise svc._conflict(entity, current)
     steps = [t for t in engine.available(svc, entity.name, current) if t.target(current[state]) == value]
     if not steps:
-        raise ValidationFailed(
-            _("No step you may take leads from here to this column."),
-            [Detail("value", _("Open the record to see the steps you may take."))],
-        )
+        message = _("No step you may take leads from here to this column; open the record to see the steps.")
+        raise ValidationFailed(message, [Detail("$", message)])
     simple = [t for t in steps if not t.inputs and t.comment != "required"]
     if not simple:
-        raise ValidationFailed(
-            _("The step “{step}” needs more information; open the record to take it.").format(
-                step=text(steps[0].label)
-            ),
-            [Detail("value", _("Open the record to fill in what the step needs."))],
+        message = _("The step “{step}” needs more information; open the record to take it.").format(
+            step=text(steps[0].label)
         )
+        raise ValidationFailed(message, [Detail("$", message)])
     engine.apply(svc, entity.name, record_id, simple[0].name, {}, None, version)
     return svc.get(entity.name, record_id)
 

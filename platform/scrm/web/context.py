@@ -206,3 +206,4 @@ class DetailPage:
     updated: str
     reveal_url: str | None = None
     overview_url: str | None = None
+    workflow_url: str | None = None

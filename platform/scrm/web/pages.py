@@ -18,6 +18,7 @@ from ..meta.model import EntityDef
 from ..runtime import snapshot
 from ..security.access import can_design
 from ..security.users import User
+from ..workflows.model import workflows_of
 from .context import DetailPage, FormPage, HistoryEntry, NavGroup, NavItem
 from .forms import (
     LayoutBuilder,
@@ -295,6 +296,11 @@ def detail(entity: str, record_id: int):
             else None
         ),
         overview_url=url_for("overview.customer_360", record_id=record_id) if entity == "customer" else None,
+        workflow_url=(
+            url_for("workflows.panel", entity=entity, record_id=record_id)
+            if entity in workflows_of(snapshot())
+            else None
+        ),
     )
     return render("detail", {"page": page}, entity=entity)
 

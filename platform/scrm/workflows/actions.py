@@ -151,7 +151,7 @@ class Actions:
                 self.counts["messages"] = self.counts.get("messages", 0) + sent
 
     def _default_subject(self, record: dict, context: dict) -> str:
-        title = record.get(self.entity.title_field) if self.entity.title_field else None
+        title = record.get(self.entity.title_field.name) if self.entity.title_field else None
         what = context.get("what") or self.source
         return f"{text(self.entity.label, self.locale)} {title or record['id']} · {what}"
 

@@ -34,6 +34,7 @@ from .engine import (
     system_service,
     transitioning,
 )
+from .mentions import comment_relation, on_comment
 from .routing import Router, classify
 from .sla import Clocks
 from .store import Sequence
@@ -130,6 +131,10 @@ def scrm_check_record(entity, record, old):
 
 @hookimpl
 def scrm_record_written(snapshot, entity, record_id, created, changed, old):
+    if created and not transitioning():
+        link = comment_relation(snapshot, entity.name)
+        if link is not None:
+            _comment_written(snapshot, entity, record_id, link)
     wf = governing(snapshot, entity.name)
     if wf is None or transitioning():
         return
@@ -159,6 +164,17 @@ def scrm_record_written(snapshot, entity, record_id, created, changed, old):
     if values:
         with engine_writes():
             svc.write_values(entity, record, values)
+
+
+def _comment_written(snapshot, entity, record_id: int, link) -> None:
+    svc = system_service(snapshot)
+    comment = svc.load(entity.name, record_id)
+    author = comment.get("author")
+    label = svc.load("employee", author).get("name") if isinstance(author, int) else text(entity.label)
+    values = on_comment(snapshot, svc, entity, comment, link, label)
+    if values and entity.field("mentions") is not None:
+        with engine_writes():
+            svc.write_values(entity, comment, values)
 
 
 def _overlay_actions(wf, record: dict) -> list[dict]:

@@ -1,0 +1,176 @@
+"""The service-ticket workflow (W1) end to end through the API: classification and routing on
+creation, role guards (403), required inputs and guards (422), compare-and-set (409), SLA clocks
+escalated exactly once by the sweep, the customer's status link, and @mentions."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+
+@pytest.fixture
+def desk(app, seed):
+    """Service staff in the branch: two agents under a team leader; users with tokens."""
+    from scrm.data.records import RecordService
+    from scrm.db import write_intent
+    from scrm.runtime import snapshot
+    from scrm.security.users import create_user, find_user, issue_token
+
+    with app.app_context():
+        svc = RecordService(snapshot(), None)
+        people = {}
+        for login, role, no in (("lead", "team_leader", "E101"), ("agent1", "service_agent", "E102"),
+                                ("agent2", "service_agent", "E103")):  # fmt: skip
+            values = {"employee_no": no, "name": f"员工{no}", "org_unit": seed["branch"], "role": role, "login": login}
+            if login != "lead":
+                values["supervisor"] = people["lead"]
+            people[login] = svc.create("employee", values)["id"]
+        tokens = {}
+        with write_intent():
+            for login, role in (("lead", "team_lead"), ("agent1", "service_agent"), ("agent2", "service_agent")):
+                create_user(login, "Pass-word-1234", [role], login)
+            for login in ("lead", "agent1", "agent2", "admin"):
+                tokens[login] = issue_token(find_user(login), "tests")
+    client = app.test_client()
+
+    def call(user, method, path, **kw):
+        return getattr(client, method)(path, headers={"Authorization": f"Bearer {tokens[user]}"}, **kw)
+
+    return {"people": people, "call": call, "seed": seed}
+
+
+def new_ticket(desk, **values):
+    body = {"subject": "银证转账没到账", "description": "昨天转出的资金还没到", "source_channel": "phone_inbound",
+            "org_unit": desk["seed"]["branch"], **values}  # fmt: skip
+    r = desk["call"]("admin", "post", "/api/v1/records/service_ticket", json=body)
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def step(desk, user, ticket_id, name, **body):
+    return desk["call"](user, "post", f"/api/v1/records/service_ticket/{ticket_id}/transitions/{name}", json=body)
+
+
+@pytest.mark.parametrize(
+    ("subject", "category", "priority", "queue"),
+    [
+        ("银证转账没到账", "funds_transfer", "P2", "call_center"),
+        ("两融担保比例不足要追保吗", "margin", "P2", "margin_desk"),
+        ("佣金太高了想调整", "fees", "P3", "manager"),
+        ("我的账户被盗了有人盗买盗卖", "fraud_signal", "P1", "call_center"),
+        ("随便问问", "other", "P2", "call_center"),
+    ],
+)
+def test_a_new_ticket_is_classified_numbered_and_routed(desk, subject, category, priority, queue):
+    t = new_ticket(desk, subject=subject, description="")
+    assert (t["category"], t["priority"], t["queue"]) == (category, priority, queue)
+    assert re.fullmatch(r"SR\d{8}\d{4}", t["ticket_no"])
+    assert t["status"] == "assigned" and t["assignee"] in desk["people"].values()
+    assert t["customer_visible_status"] == "received" and t["first_response_due"] and t["resolve_due"]
+
+
+def test_the_manager_queue_goes_to_the_customers_account_manager(desk):
+    t = new_ticket(desk, subject="佣金能不能优惠", customer=desk["seed"]["c1"])
+    assert t["queue"] == "manager" and t["assignee"] == desk["seed"]["emp1"]
+
+
+def test_round_robin_takes_turns_within_the_pool(desk):
+    assignees = [new_ticket(desk, subject="新股中签缴款怎么操作")["assignee"] for _ in range(4)]
+    agents = {desk["people"]["agent1"], desk["people"]["agent2"]}
+    assert set(assignees) == agents and assignees[0] != assignees[1] and assignees[:2] == assignees[2:]
+
+
+def test_the_whole_path_with_guards_roles_and_history(desk):
+    t = new_ticket(desk)
+    tid, mine = t["id"], next(k for k, v in desk["people"].items() if v == t["assignee"])
+    other = "agent2" if mine == "agent1" else "agent1"
+    assert step(desk, other, tid, "start").status_code == 403
+    assert step(desk, mine, tid, "start").json["status"] == "in_progress"
+    assert step(desk, mine, tid, "start").status_code == 409  # not from in_progress any more
+    r = step(desk, mine, tid, "request_info")
+    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "comment"
+    assert step(desk, mine, tid, "request_info", comment="请提供截图").json["customer_visible_status"] == "need_info"
+    assert step(desk, mine, tid, "customer_replied").status_code == 200
+    r = step(desk, mine, tid, "resolve", input={"resolution_code": "converted_to_complaint", "resolution_summary": "x"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "guard_failed"
+    r = step(desk, mine, tid, "resolve", input={"resolution_code": "answered"})
+    assert r.status_code == 422 and r.json["error"]["details"][0]["path"] == "resolution_summary"
+    r = step(desk, mine, tid, "resolve", input={"resolution_code": "answered", "resolution_summary": "已到账"})
+    assert r.json["status"] == "resolved" and r.json["fcr"] is True and r.json["first_responded_at"]
+    assert step(desk, mine, tid, "close").status_code == 403
+    assert step(desk, "lead", tid, "close").json["status"] == "closed"
+    r = desk["call"]("admin", "patch", f"/api/v1/records/service_ticket/{tid}", json={"subject": "改", "_version": 99})
+    assert r.status_code == 409
+    flow = desk["call"](mine, "get", f"/api/v1/records/service_ticket/{tid}/workflow").json
+    assert [h["transition"] for h in flow["history"]] == [
+        "create", "route", "start", "request_info", "customer_replied", "resolve", "close"]  # fmt: skip
+    assert flow["history"][3]["comment"] == "请提供截图" and flow["transitions"] == []
+    assert all(c["status"] == "stopped" for c in flow["slas"])
+
+
+def test_the_status_changes_only_through_steps(desk):
+    t = new_ticket(desk)
+    r = desk["call"]("admin", "patch", f"/api/v1/records/service_ticket/{t['id']}",
+                     json={"status": "closed", "_version": t["version"]})  # fmt: skip
+    assert r.status_code == 422 and "status" in [d["path"] for d in r.json["error"]["details"]]
+
+
+def test_two_simultaneous_steps_one_wins_the_other_gets_409(desk):
+    t = new_ticket(desk)
+    mine = next(k for k, v in desk["people"].items() if v == t["assignee"])
+    first = step(desk, mine, t["id"], "start", _version=t["version"])
+    second = step(desk, "lead", t["id"], "reassign", input={"assignee": desk["people"]["lead"]},
+                  comment="换人", _version=t["version"])  # fmt: skip
+    assert (first.status_code, second.status_code) == (200, 409)
+
+
+def test_sla_escalation_happens_once_per_step(desk, app):
+    from scrm.db import db
+    from scrm.notify.inbox import Notification
+    from scrm.workflows.sweep import sweep
+
+    t = new_ticket(desk)
+    with app.app_context():
+        later = datetime.now(UTC) + timedelta(days=3)
+        first = sweep(now=later)
+        again = sweep(now=later)
+        titles = [n.title for n in db.session.query(Notification).all()]
+    assert first.escalations >= 4 and again.escalations == 0 and first.errors == 0
+    assert sum("首次响应超时" in x for x in titles) == 1  # the supervisor, once
+    r = desk["call"]("admin", "get", f"/api/v1/records/service_ticket/{t['id']}").json
+    assert r["response_breached"] and r["resolution_breached"] and r["escalation_level"] >= 1
+
+
+def test_the_customer_status_link_shows_progress_and_takes_replies(desk, app):
+    t = new_ticket(desk)
+    mine = next(k for k, v in desk["people"].items() if v == t["assignee"])
+    panel = desk["call"](mine, "get", f"/api/v1/records/service_ticket/{t['id']}/workflow")
+    assert panel.status_code == 200
+    step(desk, mine, t["id"], "start")
+    step(desk, mine, t["id"], "request_info", comment="请提供截图")
+    from scrm.workflows.engine import instance_of
+
+    with app.app_context():
+        token = instance_of("service_ticket", t["id"]).public_token
+    anon = app.test_client()
+    page = anon.get(f"/s/{token}")
+    assert page.status_code == 200 and "待您补充" in page.text and "银证转账" not in page.text
+    assert anon.post(f"/s/{token}/reply", data={"body": "截图已发"}).status_code == 303
+    page = anon.get(f"/s/{token}")
+    assert "截图已发" in page.text and "处理中" in page.text  # the reply moved it back in progress
+    assert anon.get("/s/not-a-token").status_code == 404
+
+
+def test_an_at_mention_notifies_and_adds_a_watcher(desk, app):
+    t = new_ticket(desk)
+    r = desk["call"]("admin", "post", "/api/v1/records/ticket_comment",
+                     json={"ticket": t["id"], "body": "请 @lead 看一下", "visibility": "internal",
+                           "author": desk["people"]["agent1"]})  # fmt: skip
+    assert r.status_code == 201, r.json
+    assert r.json["mentions"] == [desk["people"]["lead"]]
+    ticket = desk["call"]("admin", "get", f"/api/v1/records/service_ticket/{t['id']}").json
+    assert desk["people"]["lead"] in ticket["watchers"]
+    inbox = desk["call"]("lead", "get", "/api/v1/notifications").json
+    assert any("@" in n["title"] for n in inbox["items"])
