@@ -169,6 +169,13 @@ def sale(svc, customer: int, product: int, n: int, **extra) -> dict:
     )  # fmt: skip
 
 
+def step(svc, record: dict, name: str, **inputs) -> dict:
+    """Take the W3 step ``name`` (the sale's status changes only through steps)."""
+    from scrm.workflows.engine import apply
+
+    return apply(svc, "product_sale", record["id"], name, inputs, version=record["version"]).record
+
+
 def test_a_mismatched_sale_needs_the_customer_to_insist_in_writing(svc, shelf, customers):
     customer = customers.make("C2")
     draft = sale(svc, customer, shelf["R4"], 1, assessment=assess(svc, customer, shelf["officer"], "C2"))
@@ -177,14 +184,18 @@ def test_a_mismatched_sale_needs_the_customer_to_insist_in_writing(svc, shelf, c
     )  # fmt: skip
     with pytest.raises(ValidationFailed) as exc:
         svc.update("product_sale", draft["id"], {"status": "customer_insists"}, draft["version"])
-    assert "customer_insists_at" in exc.value.by_path()
-    done = svc.update(
-        "product_sale", draft["id"],
-        {"status": "customer_insists", "customer_insists_at": "2026-11-20T03:00:00Z",
-         "special_warning_doc": "warning-2026-0001.pdf"},
-        draft["version"],
-    )  # fmt: skip
+    assert "status" in exc.value.by_path()  # only through the workflow's steps
+    checking = step(svc, draft, "submit_check")
+    with pytest.raises(ValidationFailed) as exc:
+        step(svc, checking, "pass_check")
+    assert exc.value.code == "guard_failed"
+    warned = step(svc, checking, "warn_mismatch")
+    with pytest.raises(ValidationFailed) as exc:
+        step(svc, warned, "customer_insist")
+    assert "special_warning_doc" in exc.value.by_path()
+    done = step(svc, warned, "customer_insist", special_warning_doc="warning-2026-0001.pdf")
     assert done["status"] == "customer_insists" and done["match_result"] == "mismatch_overridable"
+    assert done["customer_insists_at"] is not None  # the step stamps it; the constraint requires it
 
 
 def test_a_prohibited_sale_goes_nowhere_and_the_result_cannot_be_forged(svc, shelf, customers):
@@ -194,17 +205,20 @@ def test_a_prohibited_sale_goes_nowhere_and_the_result_cannot_be_forged(svc, she
     assert "match_result" in exc.value.by_path()  # derived, never sent
     draft = sale(svc, customer, shelf["R3"], 2)
     assert (draft["match_result"], draft["blocked_reason"]) == ("prohibited", "lowest_category")
-    for status in ("mismatch_warning", "customer_insists", "disclosure"):
-        with pytest.raises(ValidationFailed):
-            svc.update("product_sale", draft["id"], {"status": status}, draft["version"])
+    checking = step(svc, draft, "submit_check")
+    for name in ("pass_check", "warn_mismatch"):
+        with pytest.raises(ValidationFailed) as exc:
+            step(svc, checking, name)
+        assert exc.value.code == "guard_failed"
+    assert step(svc, checking, "block")["status"] == "blocked"
 
 
 def test_the_match_is_fixed_once_the_sale_moved_on(svc, shelf, customers):
     customer = customers.make("C4")
-    draft = sale(svc, customer, shelf["R3"], 3, disclosure_ack_at="2026-11-20T03:00:00Z", e_signature="esign-1",
+    draft = sale(svc, customer, shelf["R3"], 3, e_signature="esign-1",
                  assessment=assess(svc, customer, shelf["officer"], "C4"))  # fmt: skip
-    moved = svc.update("product_sale", draft["id"], {"status": "disclosure"}, draft["version"])
-    assert moved["match_result"] == "match"
+    moved = step(svc, step(svc, draft, "submit_check"), "pass_check")
+    assert (moved["status"], moved["match_result"]) == ("disclosure", "match")
     current = svc.get("customer", customer)
     svc.update("customer", customer, {"risk_level": "C1"}, current["version"])
     later = svc.update("product_sale", draft["id"], {"amount": "12000.00"}, moved["version"])
@@ -224,26 +238,37 @@ def test_scrm_derive_record_runs_before_the_rules_everywhere(svc, shelf, custome
 
 
 def test_a_mismatched_order_needs_a_compliance_officers_approval(svc, shelf, customers):
+    from scrm.data.records import RecordService
+    from scrm.runtime import snapshot
+    from scrm.security.users import create_user
+
     customer = customers.make("C2")
     org = svc.list("org_unit", limit=1).items[0]["id"]
     seller = svc.create(
         "employee", {"employee_no": "E901", "name": "客户经理", "org_unit": org, "role": "account_manager"}
     )
-    draft = sale(svc, customer, shelf["R4"], 3, assessment=assess(svc, customer, shelf["officer"], "C2"))
-    insisted = {"customer_insists_at": "2026-11-20T03:00:00Z", "special_warning_doc": "warning-2026-0002.pdf",
-                "disclosure_ack_at": "2026-11-20T03:05:00Z", "e_signature": "esign://sale/3"}  # fmt: skip
+    officer = svc.get("employee", shelf["officer"])
+    svc.update("employee", officer["id"], {"login": "officer"}, officer["version"])
+    as_officer = RecordService.for_user(
+        snapshot(), create_user("officer", "Suitable-2026-pass", ["compliance_officer"])
+    )
+    draft = sale(svc, customer, shelf["R4"], 3, e_signature="esign://sale/3",
+                 assessment=assess(svc, customer, shelf["officer"], "C2"))  # fmt: skip
+    checking = step(svc, draft, "submit_check")
+    insisted = step(svc, step(svc, checking, "warn_mismatch"), "customer_insist", special_warning_doc="w-0002.pdf")
+    shown = step(svc, insisted, "proceed")
     with pytest.raises(ValidationFailed) as exc:
-        svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted}, draft["version"])
-    assert "compliance_approved_by" in exc.value.by_path()
-    not_compliance = {"compliance_approved_by": seller["id"], "compliance_approved_at": "2026-11-20T04:00:00Z"}
-    with pytest.raises(ValidationFailed) as exc:
-        svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted, **not_compliance},
-                   draft["version"])  # fmt: skip
-    assert "compliance_approved_by" in exc.value.by_path()
-    approved = {"compliance_approved_by": shelf["officer"], "compliance_approved_at": "2026-11-20T04:00:00Z",
-                "compliance_opinion": "客户主动申购，已签署特别风险警示书"}  # fmt: skip
-    done = svc.update("product_sale", draft["id"], {"status": "order_submitted", **insisted, **approved},
-                      draft["version"])  # fmt: skip
+        step(svc, shown, "submit_order")
+    assert "compliance_approved_by" in exc.value.by_path()  # the entity's constraint, on the step's write
+    with pytest.raises(ValidationFailed) as exc:  # the officer signs as someone else
+        step(as_officer, shown, "compliance_approve", compliance_approved_by=seller["id"], compliance_opinion="同意")
+    assert exc.value.code == "guard_failed"
+    approved = step(
+        as_officer, shown, "compliance_approve",
+        compliance_approved_by=shelf["officer"], compliance_opinion="客户主动申购，已签署特别风险警示书",
+    )  # fmt: skip
+    assert (approved["status"], approved["compliance_approved_at"] is not None) == ("disclosure", True)
+    done = step(svc, approved, "submit_order")
     assert done["status"] == "order_submitted" and done["compliance_approved_by"] == shelf["officer"]
 
 

@@ -4,7 +4,8 @@ to the successor — all in one transaction, through the record service (validat
 entity's rules, history and the audit log apply to each write), within the acting user's scope.
 
 Which link entity and fields are "shares" and which references are "owners" comes from the
-entity's ``options.scope`` (see :mod:`scrm.security.scopes`).
+entity's ``options.scope`` (see :mod:`scrm.security.scopes`). A new share continues the
+one it replaces, in the same workflow state (the hand-over is itself the approval, audited).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from ..db import db, writing
 from ..errors import BadRequest, Detail, NotFound
 from ..i18n import _
 from ..security import audit
+from .hooks import carrying_states
 
 
 class HandOverMixin:
     def hand_over(self, entity_name: str, from_employee: Any, to_employee: Any, values: Any = None) -> dict:
         """``values``: extra field values for the new share records (a change reason, who approved)."""
-        with writing():
+        with writing(), carrying_states():
             return self._hand_over(entity_name, from_employee, to_employee, values)
 
     def _hand_over(self, entity_name: str, from_employee: Any, to_employee: Any, values: Any) -> dict:

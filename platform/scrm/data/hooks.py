@@ -4,9 +4,30 @@ get system read access to other records and the tenant's date."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from ..errors import Detail, NotFound
 from ..meta.model import EntityDef
 from .reading import RecordReader
+
+_carrying_states: ContextVar[bool] = ContextVar("scrm_carrying_states", default=False)
+
+
+@contextmanager
+def carrying_states() -> Iterator[None]:
+    """Records created inside start in the workflow state they carry instead of the initial one:
+    administrative copies (a hand-over's new shares continue the approved ones they replace)."""
+    token = _carrying_states.set(True)
+    try:
+        yield
+    finally:
+        _carrying_states.reset(token)
+
+
+def carries_states() -> bool:
+    return _carrying_states.get()
 
 
 class HookMixin:

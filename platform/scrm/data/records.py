@@ -430,6 +430,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         self._check_rules(entity, merged, changed, current["id"], current)
         if changed:
             self._write_update(entity, current, merged, changed, current["version"])
+            merged["version"] = current["version"] + 1
             self._written(entity, current["id"], changed, current)
             audit.append("update", self.actor(), entity=entity.name, record_id=current["id"], fields=sorted(changed))
         return merged, changed

@@ -61,8 +61,19 @@ class Applied:
     to_state: str
 
 
-def system_service(snapshot, user_id: int | None = None) -> RecordService:
-    return RecordService(snapshot, user_id, system=True)
+def system_service(snapshot, user_id: int | None = None, acting: RecordService | None = None) -> RecordService:
+    """System access for the engine's own writes. With ``acting``, conditions and templates
+    still see that user (``ctx.employee`` in a ``set`` action is the person taking the step)."""
+    if acting is None:
+        return RecordService(snapshot, user_id, system=True)
+    return RecordService(
+        snapshot,
+        acting.user_id,
+        system=True,
+        user=lambda _principal: acting.user,
+        principal=lambda: acting.principal,
+        username=acting.username,
+    )
 
 
 def governing(snapshot, entity_name: str) -> Workflow | None:
@@ -91,6 +102,8 @@ def may_take(svc: RecordService, wf: Workflow, t: Transition, record: dict) -> b
     """Whether the service's user holds one of the transition's roles on this record."""
     if not t.manual:
         return False
+    if svc.permissions.system and svc.user_id is None:
+        return True  # the system itself (the CLI, a job) may take any manual step
     if not t.roles:
         return svc.permissions.can(svc.entity(wf.entity), "update")
     roles = set(svc.user.roles)
@@ -107,7 +120,7 @@ def may_take(svc: RecordService, wf: Workflow, t: Transition, record: dict) -> b
             )
             if boss == employee:
                 return True
-        if role == "$creator" and record.get("created_by") == svc.user_id:
+        if role == "$creator" and svc.user_id is not None and record.get("created_by") == svc.user_id:
             return True
         if role == "$owner" and employee is not None and _owner(svc, wf, record) == employee:
             return True
@@ -128,7 +141,7 @@ def available(svc: RecordService, entity_name: str, record: dict) -> list[Transi
     if wf is None:
         return []
     state = record.get(wf.state_field)
-    return [t for t in wf.leaving(state) if may_take(svc, wf, t, record)]
+    return [t for t in wf.leaving(state) if may_take(svc, wf, t, record) and _same_person(svc, wf, t, record) is None]
 
 
 # -- applying -----------------------------------------------------------------------------------
@@ -206,10 +219,17 @@ def _require_current(entity, wf: Workflow, t: Transition, current: dict, version
 
 
 def _require_other_person(svc: RecordService, wf: Workflow, t: Transition, current: dict) -> None:
+    problem = _same_person(svc, wf, t, current)
+    if problem:
+        raise Forbidden(problem)
+
+
+def _same_person(svc: RecordService, wf: Workflow, t: Transition, current: dict) -> str | None:
+    """Why self-approval or maker-checker forbids this user the step, if they do."""
+    if svc.user_id is None:
+        return None
     if t.raw.get("allow_self_approval") is False and current.get("created_by") == svc.user_id:
-        raise Forbidden(
-            _("You created this record, so someone else must take the step “{step}”.").format(step=text(t.label))
-        )
+        return _("You created this record, so someone else must take the step “{step}”.").format(step=text(t.label))
     maker = (t.raw.get("maker_checker") or {}).get("of")
     if maker:
         last = db.session.scalars(
@@ -219,7 +239,8 @@ def _require_other_person(svc: RecordService, wf: Workflow, t: Transition, curre
             .limit(1)
         ).first()
         if last is not None and last == svc.user_id:
-            raise Forbidden(_("The person who made the request cannot also approve it."))
+            return _("The person who made the request cannot also approve it.")
+    return None
 
 
 def _inputs(svc: RecordService, entity, t: Transition, current: dict, inputs: dict, comment) -> dict:
@@ -260,7 +281,7 @@ def _guard_holds(svc, wf, t: Transition, record: dict, entity=None) -> bool:
 def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dict, comment, actor: str) -> Applied:
     snapshot = svc.snapshot
     entity = snapshot.entity(wf.entity)
-    writer = system_service(snapshot, svc.user_id)
+    writer = system_service(snapshot, acting=svc)
     env = writer.environment()
     actions = Actions(wf, entity, writer, env, _locale(), f"transition:{t.name}")
     source, target = current[wf.state_field], t.target(current[wf.state_field])
@@ -277,6 +298,7 @@ def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dic
         written, _changed = writer.write_values(entity, current, values)
         clocks = Clocks(wf, entity, snapshot, env)
         extra = clocks.on_event(written, transition=t.name, old_state=source)
+        extra.update(clocks.retarget({**written, **extra}))  # a step may change what targets read
         inst = ensure_instance(wf, entity.name, written, env.now, inst)
         if target != source:
             inst.state, inst.state_entered_at = target, naive(env.now)
@@ -292,7 +314,7 @@ def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dic
     audit.append(
         "transition", svc.actor(), entity=entity.name, record_id=written["id"], reason=f"{source}->{target}:{t.name}"
     )
-    return Applied(written, t.name, source, target)
+    return Applied(writer.load(entity.name, written["id"]), t.name, source, target)
 
 
 def _locale() -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..data.evaluation import environment, prepared
+from ..data.hooks import carries_states
 from ..db import db
 from ..i18n import _, text
 from ..plugins.hookspecs import hookimpl
@@ -52,6 +53,8 @@ def scrm_derive_record(entity, record, old, saving):
     wf = governing(snap, entity.name)
     if wf is None or old is not None:
         return
+    if carries_states() and record.get(wf.state_field) in wf.states:
+        return  # an administrative copy continues in the state it carries
     record[wf.state_field] = wf.initial
     record.update(public_values(wf, wf.initial))
     env = environment(snap)
@@ -146,10 +149,11 @@ def scrm_record_written(snapshot, entity, record_id, created, changed, old):
     clocks = Clocks(wf, entity, snapshot, env)
     if created:
         ensure_instance(wf, entity.name, record, env.now)
-        record_history(wf, entity.name, record_id, "create", None, wf.initial, None, SYSTEM_ACTOR, {}, None, env.now)
-        routed = (wf.routing or {}).get("transition")
         state = record[wf.state_field]
-        if routed and state != wf.initial:
+        start = wf.initial if state not in wf.states or not carries_states() else state
+        record_history(wf, entity.name, record_id, "create", None, start, None, SYSTEM_ACTOR, {}, None, env.now)
+        routed = (wf.routing or {}).get("transition")
+        if routed and state != start:
             record_history(wf, entity.name, record_id, routed, wf.initial, state, None, SYSTEM_ACTOR, {}, None, env.now)
         arm_timers(wf, entity.name, record, env.now)
         values = clocks.on_event(record, created=True)

@@ -59,15 +59,26 @@ class Clocks:
         name = clock_or_sla.calendar if isinstance(clock_or_sla, Clock) else clock_or_sla.raw.get("calendar")
         return self.workflow.hours(name, self.env.tz)
 
-    def target(self, sla: Sla, record: dict) -> tuple[float, str | None]:
-        """The target in business minutes and its calendar: the first case whose condition holds."""
+    def case(self, sla: Sla, record: dict) -> dict | None:
+        """The first target case whose condition holds on the record (None: the default)."""
         for i, case in enumerate(sla.target.get("cases", [])):
             key = ("workflow", self.workflow.name, self.workflow.version, sla.name, i)
             if prepared(self.snapshot, case["when"], self.entity, "guard", key=key).predicate(record, self.env):
-                calendar = case.get("calendar", sla.raw.get("calendar"))
-                return business_minutes(case["duration"], self.workflow.hours(calendar, self.env.tz)), calendar
-        calendar = sla.raw.get("calendar")
-        return business_minutes(sla.target["default"], self.workflow.hours(calendar, self.env.tz)), calendar
+                return case
+        return None
+
+    def target(self, sla: Sla, record: dict, clock: Clock | None = None) -> tuple[float, str | None]:
+        """The target in business minutes and its calendar (a case ``until`` a field of the
+        record falls due at that moment, paused time included)."""
+        case = self.case(sla, record) or {}
+        calendar = case.get("calendar", sla.raw.get("calendar"))
+        hours = self.workflow.hours(calendar, self.env.tz)
+        until = record.get(case["until"]["field"]) if "until" in case else None
+        if isinstance(until, datetime):
+            start = naive(clock.started_at if clock is not None and clock.started_at else self.env.now)
+            paused = (clock.paused_minutes or 0.0) if clock is not None else 0.0
+            return max(hours.elapsed(start, naive(until)) - paused, 0.0), calendar
+        return business_minutes(case.get("duration") or sla.target["default"], hours), calendar
 
     def clocks(self, record_id: int) -> dict[str, Clock]:
         rows = db.session.scalars(
@@ -110,11 +121,12 @@ class Clocks:
             clock = self.clocks(record["id"]).get(sla.name)
             if clock is None or clock.status == STOPPED or sla.target.get("on_change", "retarget") != "retarget":
                 continue
-            minutes, calendar = self.target(sla, record)
+            minutes, calendar = self.target(sla, record, clock)
             if minutes != clock.target_minutes or calendar != clock.calendar:
                 clock.target_minutes, clock.calendar = minutes, calendar
                 self.schedule(sla, clock)
-                values.update(self._record_values(sla, clock))
+                if "until" not in (self.case(sla, record) or {}):  # the record holds that moment
+                    values.update(self._record_values(sla, clock))
         return values
 
     # -- clock arithmetic ---------------------------------------------------------------------

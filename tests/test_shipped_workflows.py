@@ -711,7 +711,7 @@ def test_steps_people_may_not_take(shared, entity, options, prefix, step, status
     record = w.make(entity, **options)
     w.run(entity, record["id"], prefix)
     before = w.record(entity, record["id"])
-    if why == "role":  # not offered either
+    if why in ("role", "maker", "self"):  # not offered either
         assert step.name not in w.offered(entity, record["id"], step.who)
     r = w.take(step, entity, record["id"])
     assert r.status_code == status, r.get_json()
@@ -1022,6 +1022,30 @@ def test_complaint_clocks_escalate_on_day_10_and_13(w):
     assert rules("co").count("sla:proposal@P13D") == 1 and rules("co").count("sla:proposal@100%") == 1
     assert clocks(w, "complaint", late["id"])["proposal"]["breached"] is True
     assert rules("bm").count("sla:proposal@P10D") == 1  # each step once
+
+
+def test_an_approved_extension_moves_the_proposal_deadline(w):
+    """The proposal clock runs until the approved extension's date: no breach on day 15, the
+    breach once that date passed; the complaint keeps its original 15-day due date."""
+    late = w.make("complaint")
+    extended = NOW + timedelta(days=20)
+    w.run("complaint", late["id"], [
+        ACK, S("handler", "request_extension", {"extension_reason": "需调取交易所数据"}),
+        S("bm", "approve_extension", {"extended_due_at": stamp(extended), "extension_approved_by": "@bm"}),
+    ])  # fmt: skip
+    proposal = clocks(w, "complaint", late["id"])["proposal"]
+    assert abs(instant(proposal["due_at"]) - extended) < timedelta(minutes=1)
+    [record] = w.list("complaint", {"field": "id", "op": "eq", "value": late["id"]})
+    assert record["due_at"] == instant(late["due_at"])  # the 15-day date stays on record
+
+    def overdue(who):
+        return [rule for rule, _ in w.inbox(who) if rule == "sla:proposal@100%"]
+
+    w.sweep(timedelta(days=15, minutes=5))
+    assert overdue("handler") == [] and clocks(w, "complaint", late["id"])["proposal"]["breached"] is False
+    w.sweep(timedelta(days=20, minutes=5))
+    assert overdue("handler") == ["sla:proposal@100%"]
+    assert clocks(w, "complaint", late["id"])["proposal"]["breached"] is True
 
 
 def test_the_approval_clock_escalates_to_the_branch_manager(w):
