@@ -166,3 +166,38 @@ def after_swap(page, target: str, action) -> None:
     action()
     expect(page.locator(f"{target}[data-stale]")).to_have_count(0)
     expect(page.locator(target)).to_have_count(1)
+
+
+def seed_records(svc) -> dict:
+    """A small org tree, two employees and three customers (the ``seed`` fixture's)."""
+    ids = {}
+    svc.bulk_create("org_unit", [{"code": "HQ", "name": "总部", "unit_type": "hq"}])
+    ids["hq"] = svc.list("org_unit").items[0]["id"]
+    ids["branch"] = svc.create(
+        "org_unit", {"code": "BJ01", "name": "北京营业部", "unit_type": "branch", "parent": ids["hq"]}
+    )["id"]
+    ids["emp1"] = svc.create(
+        "employee", {"employee_no": "E001", "name": "张伟", "org_unit": ids["branch"], "role": "account_manager"}
+    )["id"]
+    ids["emp2"] = svc.create(
+        "employee", {"employee_no": "E002", "name": "李娜", "org_unit": ids["branch"], "role": "account_manager"}
+    )["id"]
+    for key, number, name, idno, tier in (
+        ("c1", "310000000001", "王芳", "11010519491231002X", "hnw"),
+        ("c2", "310000000002", "刘强", "110105194912310038", "mass"),
+        ("c3", "310000000003", "陈静", "110105195001010047", "wealth"),
+    ):
+        ids[key] = svc.create(
+            "customer",
+            {
+                "customer_no": number,
+                "name": name,
+                "id_type": "cn_id",
+                "id_number": idno,
+                "asset_tier": tier,
+                "primary_manager": ids["emp1"],
+                "servicing_org": ids["branch"],
+                "tags": ["价值投资"] if key == "c1" else [],
+            },
+        )["id"]
+    return ids

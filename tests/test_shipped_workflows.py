@@ -26,8 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import _seed
-from support import BACKENDS, PG_URL, local_today, make_app
+from support import BACKENDS, PG_URL, local_today, make_app, seed_records
 from support import pg_server as _pg_server
 from support import pg_url as _pg_url
 
@@ -91,7 +90,7 @@ def build(app) -> tuple[dict, dict, dict]:
 
     with app.app_context():
         svc = RecordService(snapshot(), None, system=True)
-        ids = _seed(svc)
+        ids = seed_records(svc)
         branch, today = ids["branch"], local_today()
         for n, (login, (role, _roles, boss)) in enumerate(STAFF.items()):
             row = {"employee_no": f"W{n:03d}", "name": f"员工{login}", "org_unit": branch, "role": role, "login": login}

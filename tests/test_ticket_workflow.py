@@ -1,13 +1,23 @@
 """The service-ticket workflow (W1) end to end through the API: classification and routing on
 creation, role guards (403), required inputs and guards (422), compare-and-set (409), SLA clocks
-escalated exactly once by the sweep, the customer's status link, and @mentions."""
+escalated exactly once by the sweep (also by a scheduler process killed and restarted), the
+customer's status link, and @mentions. Simultaneous steps and simultaneous creations in a
+round-robin pool run on threads against two application instances (two workers)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 
 @pytest.fixture
@@ -35,10 +45,26 @@ def desk(app, seed):
                 tokens[login] = issue_token(find_user(login), "tests")
     client = app.test_client()
 
-    def call(user, method, path, **kw):
+    def call(user, method, path, client=client, **kw):
         return getattr(client, method)(path, headers={"Authorization": f"Bearer {tokens[user]}"}, **kw)
 
     return {"people": people, "call": call, "seed": seed}
+
+
+def together(*calls):
+    """Run the calls on threads released at the same moment; their results in order."""
+    gate, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i, call):
+        gate.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
 
 
 def new_ticket(desk, **values):
@@ -126,6 +152,45 @@ def test_two_simultaneous_steps_one_wins_the_other_gets_409(desk):
     assert (first.status_code, second.status_code) == (200, 409)
 
 
+def test_simultaneous_steps_in_two_workers_one_wins_the_other_gets_409(desk, second_app):
+    t = new_ticket(desk)
+    mine = next(k for k, v in desk["people"].items() if v == t["assignee"])
+    other = second_app.test_client()
+    first, second = together(
+        lambda: step(desk, mine, t["id"], "start"),
+        lambda: desk["call"](
+            "lead",
+            "post",
+            f"/api/v1/records/service_ticket/{t['id']}/transitions/cancel",
+            client=other,
+            json={"comment": "客户撤回"},
+        ),
+    )
+    assert sorted((first.status_code, second.status_code)) == [200, 409], (first.json, second.json)
+    loser = first if first.status_code == 409 else second
+    assert loser.json["error"]["code"] == "conflict"
+    history = desk["call"]("admin", "get", f"/api/v1/records/service_ticket/{t['id']}/workflow").json["history"]
+    assert [h["transition"] for h in history].count("start") + [h["transition"] for h in history].count(
+        "cancel"
+    ) == 1  # exactly one of them happened
+
+
+def test_simultaneous_tickets_take_distinct_round_robin_turns(desk, app, second_app):
+    """Six tickets for the call-center pool created at once through two workers: each agent gets
+    three (the pool's cursor row is locked while choosing)."""
+    clients = [app.test_client(), second_app.test_client()]
+    body = {"subject": "银证转账没到账", "description": "资金还没到", "source_channel": "phone_inbound",
+            "org_unit": desk["seed"]["branch"]}  # fmt: skip
+    made = together(*[
+        (lambda c=clients[i % 2]: desk["call"]("admin", "post", "/api/v1/records/service_ticket", client=c, json=body))
+        for i in range(6)
+    ])  # fmt: skip
+    assert [r.status_code for r in made] == [201] * 6, [r.json for r in made if r.status_code != 201]
+    turns = Counter(r.json["assignee"] for r in made)
+    assert turns == {desk["people"]["agent1"]: 3, desk["people"]["agent2"]: 3}
+    assert len({r.json["ticket_no"] for r in made}) == 6  # the day's sequence, no number twice
+
+
 def test_sla_escalation_happens_once_per_step(desk, app):
     from scrm.db import db
     from scrm.notify.inbox import Notification
@@ -174,3 +239,85 @@ def test_an_at_mention_notifies_and_adds_a_watcher(desk, app):
     assert desk["people"]["lead"] in ticket["watchers"]
     inbox = desk["call"]("lead", "get", "/api/v1/notifications").json
     assert any("@" in n["title"] for n in inbox["items"])
+
+
+# -- a real scheduler process, killed and restarted ----------------------------------------------
+def scheduler(url: str, log) -> subprocess.Popen:
+    env = {**os.environ, "SCRM_DATABASE_URL": url, "SCRM_SCHEDULER_SWEEP": "1", "SCRM_LOCALE": "zh_CN"}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from scrm.cli import main; main()", "scheduler"], env=env, stdout=log, stderr=log
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_an_sla_breach_escalates_once_across_a_scheduler_restart(desk, app, tmp_path):
+    """Ticket A breaches while the scheduler runs: escalated once. The scheduler is killed with
+    SIGKILL; ticket B breaches while it is down; the restarted scheduler escalates B once and
+    leaves A alone — nothing missed, nothing twice."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    engine = sa.create_engine(url)
+    a, b = new_ticket(desk), new_ticket(desk)
+
+    def breach(ticket):  # the first-response clock started a month ago: every step is due now
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE scrm_sla_clock SET started_at = :start, next_check_at = :due "
+                    "WHERE entity = 'service_ticket' AND record_id = :id AND sla = 'first_response'"
+                ),
+                {"start": datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30),
+                 "due": datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1), "id": ticket["id"]},
+            )  # fmt: skip
+
+    def taken(ticket) -> int:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT escalation_step FROM scrm_sla_clock WHERE entity = 'service_ticket' "
+                        "AND record_id = :id AND sla = 'first_response'"), {"id": ticket["id"]},
+            ).scalar()  # fmt: skip
+
+    def sent(ticket) -> Counter:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT rule FROM scrm_notification WHERE rule LIKE 'sla:first_response@%' AND link = :link"),
+                {"link": f"/e/service_ticket/{ticket['id']}"},
+            ).scalars()
+            return Counter(rows)
+
+    log = (tmp_path / "scheduler.log").open("w")
+    procs = []
+    try:
+        breach(a)
+        procs.append(scheduler(url, log))
+        wait_for(lambda: taken(a) == 2, 60, "ticket A's two escalation steps")
+        once = sent(a)
+        assert once["sla:first_response@75%"] >= 1 and once["sla:first_response@100%"] >= 2, once
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        breach(b)  # while no scheduler runs
+        time.sleep(1.5)
+        assert taken(b) == 0
+        procs.append(scheduler(url, log))
+        wait_for(lambda: taken(b) == 2, 60, "ticket B's steps after the restart")
+        time.sleep(3)  # several more sweeps
+        assert sent(a) == once and sent(b) == once  # the same recipients, each step once
+        assert (taken(a), taken(b)) == (2, 2)
+        procs[1].send_signal(signal.SIGTERM)
+        assert procs[1].wait(30) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        log.close()
+        engine.dispose()
+    ticket = desk["call"]("admin", "get", f"/api/v1/records/service_ticket/{b['id']}").json
+    assert ticket["response_breached"] is True

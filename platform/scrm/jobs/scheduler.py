@@ -166,7 +166,8 @@ class Scheduler:
         every = self.app.config.get("SCRM_SCHEDULER_RECONCILE") or RECONCILE_EVERY
         self.aps.add_job(self.reconcile, IntervalTrigger(seconds=every), id="reconcile")
         self.aps.add_job(self.work_events, IntervalTrigger(seconds=EVENT_POLL), id="events")
-        self.aps.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_EVERY), id="workflows")
+        sweep_every = self.app.config.get("SCRM_SCHEDULER_SWEEP") or SWEEP_EVERY
+        self.aps.add_job(self.sweep, IntervalTrigger(seconds=sweep_every), id="workflows")
         self.aps.add_job(self.deliver, IntervalTrigger(seconds=OUTBOX_POLL), id="outbox")
         self.aps.add_job(self._beat, IntervalTrigger(seconds=HEARTBEAT_EVERY), id="heartbeat")
         self.aps.start()

@@ -38,7 +38,7 @@ from .engine import (
 from .mentions import comment_relation, on_comment
 from .routing import Router, classify
 from .sla import Clocks
-from .store import Sequence
+from .store import Sequence, insert_missing
 
 
 def _snapshot():
@@ -100,13 +100,10 @@ def _classify(wf, spec: dict, record: dict, env) -> None:
 def next_number(numbering: dict, local_now: datetime) -> str:
     """``prefix + yyyymmdd + sequence`` from a per-day counter row (locked by the update)."""
     name = f"{numbering['prefix']}{local_now:%Y%m%d}"
+    insert_missing(Sequence, name=name, value=0)
     updated = db.session.execute(
         sa.update(Sequence).where(Sequence.name == name).values(value=Sequence.value + 1).returning(Sequence.value)
-    ).scalar()
-    if updated is None:
-        db.session.add(Sequence(name=name, value=1))
-        db.session.flush()
-        updated = 1
+    ).scalar_one()
     return f"{name}{updated:0{numbering.get('digits', 4)}d}"
 
 

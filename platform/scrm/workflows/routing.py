@@ -25,7 +25,7 @@ from ..data.evaluation import prepared
 from ..db import db, dialect_name, run
 from ..notify.people import People
 from .model import Workflow
-from .store import RouteCursor
+from .store import RouteCursor, insert_missing
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
@@ -159,14 +159,7 @@ class Router:
 
     def _lock(self, key: str) -> RouteCursor:
         """The pool's cursor row, locked until the transaction ends (SQLite: the writer lock)."""
-        table = RouteCursor.__table__
-        if dialect_name() == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-
-            db.session.execute(insert(table).values(pool=key, turns=0).on_conflict_do_nothing())
-        elif db.session.get(RouteCursor, key) is None:
-            db.session.add(RouteCursor(pool=key, turns=0))
-            db.session.flush()
+        insert_missing(RouteCursor, pool=key, turns=0)
         q = sa.select(RouteCursor).where(RouteCursor.pool == key)
         if dialect_name() == "postgresql":
             q = q.with_for_update()

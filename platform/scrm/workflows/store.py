@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import db
+from ..db import db, dialect_name
 
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 PENDING, FIRED, CANCELLED = "pending", "fired", "cancelled"
@@ -119,3 +119,13 @@ class Sequence(db.Model):
 
     name: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+def insert_missing(model, **values) -> None:
+    """Insert the row unless its key exists already (two workers creating the same counter or
+    cursor at once is not an error: one inserts, the other finds it)."""
+    if dialect_name() == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
