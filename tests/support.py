@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -201,3 +204,22 @@ def seed_records(svc) -> dict:
             },
         )["id"]
     return ids
+
+
+def scheduler_process(url: str, log, **env) -> subprocess.Popen:
+    """``scrm scheduler`` in its own process on the database at ``url``; ``env`` adds settings."""
+    variables = {**os.environ, "SCRM_DATABASE_URL": url, "SCRM_LOCALE": "en", **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from scrm.cli import main; main()", "scheduler"], env=variables, stdout=log, stderr=log
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something true (returned) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from support import scheduler_process, wait_for
 
 TAKEOVER_LIMIT = 15.0
 
 
-def scheduler(url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "SCRM_DATABASE_URL": url, "SCRM_SCHEDULER_RECONCILE": "2", "SCRM_LOCALE": "en"}
-    return subprocess.Popen(
-        [sys.executable, "-c", "from scrm.cli import main; main()", "scheduler"], env=env, stdout=log, stderr=log
-    )
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def scheduler(url: str, log):
+    return scheduler_process(url, log, SCRM_SCHEDULER_RECONCILE="2")
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ round-robin pool run on threads against two application instances (two workers).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from support import scheduler_process, wait_for
 
 
 @pytest.fixture
@@ -242,21 +240,8 @@ def test_an_at_mention_notifies_and_adds_a_watcher(desk, app):
 
 
 # -- a real scheduler process, killed and restarted ----------------------------------------------
-def scheduler(url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "SCRM_DATABASE_URL": url, "SCRM_SCHEDULER_SWEEP": "1", "SCRM_LOCALE": "zh_CN"}
-    return subprocess.Popen(
-        [sys.executable, "-c", "from scrm.cli import main; main()", "scheduler"], env=env, stdout=log, stderr=log
-    )
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def scheduler(url: str, log):
+    return scheduler_process(url, log, SCRM_SCHEDULER_SWEEP="1", SCRM_LOCALE="zh_CN")
 
 
 def test_an_sla_breach_escalates_once_across_a_scheduler_restart(desk, app, tmp_path):
