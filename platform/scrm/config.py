@@ -27,6 +27,8 @@
                            or ``off``
 ``SCRM_SCHEDULER_RECONCILE`` seconds between the leader's checks for published rule changes
                            and overdue runs; default 15
+``SCRM_ATTACHMENT_MAX_MB`` largest file attached to a comment, in MB; default 10 (a request
+                           carries at most 16 MB)
 ``SCRM_SCHEDULER_SWEEP``   seconds between the leader's sweeps of SLA escalations and delayed
                            workflow steps; default 20
 =========================  =====================================================
@@ -68,6 +70,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_SMTP_PORT", 25, 1, 65_535),
         ("SCRM_SCHEDULER_RECONCILE", 15, 1, 3600),
         ("SCRM_SCHEDULER_SWEEP", 20, 1, 3600),
+        ("SCRM_ATTACHMENT_MAX_MB", 10, 1, 15),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

@@ -29,6 +29,7 @@ def ensure_system_schema() -> list[str]:
 
     from . import data as _data  # noqa: F401
     from .alerts import store as _alert_store  # noqa: F401  (registers scrm_alert_*)
+    from .data import attachments as _attachments  # noqa: F401  (registers scrm_attachment)
     from .data import exporting as _exporting  # noqa: F401  (registers scrm_export)
     from .data import history as _history  # noqa: F401  (registers scrm_change)
     from .data import importing as _importing  # noqa: F401  (registers scrm_import)

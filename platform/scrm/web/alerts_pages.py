@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..alerts.engine import find_rule, run_rule
@@ -25,6 +24,7 @@ from ..runtime import snapshot
 from ..security.access import can_design, require_designer
 from .pages import require_login
 from .render import render
+from .times import local_time
 
 bp = Blueprint("alerts", __name__)
 bp.before_request(require_login)
@@ -40,10 +40,7 @@ SEVERITY_CLASS = {"info": "secondary", "low": "info", "medium": "primary", "high
 
 
 def local(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    tz = ZoneInfo(current_app.config["SCRM_TIMEZONE"])
-    return moment.replace(tzinfo=UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return local_time(moment, empty="")
 
 
 # -- the inbox --------------------------------------------------------------------------------

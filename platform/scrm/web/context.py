@@ -207,3 +207,4 @@ class DetailPage:
     reveal_url: str | None = None
     overview_url: str | None = None
     workflow_url: str | None = None
+    comments_url: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import request, session, url_for
@@ -18,6 +18,7 @@ from ..i18n import _, current_locale, text
 from ..meta.model import SYSTEM_SORTABLE, EntityDef, FieldDef
 from .context import Choice, Column, FilterControl, ListPage, Row
 from .filter_builder import FilterBuilder, builder_params, is_builder_param, read_builder
+from .times import local_time
 
 NUMERIC = {"integer", "decimal", "money", "percent"}
 MAX_CHOICES = 200
@@ -256,11 +257,7 @@ def cell_renderer(svc: RecordService, entity: EntityDef, name: str, is_title: bo
 
         def system(record: dict, url: str) -> str:
             value = record.get(name)
-            return escape(
-                value.strftime("%Y-%m-%d %H:%M")
-                if hasattr(value, "strftime")
-                else ("" if value is None else str(value))
-            )
+            return escape(local_time(value) if isinstance(value, datetime) else ("" if value is None else str(value)))
 
         inner = system
     elif f.type == "ref":

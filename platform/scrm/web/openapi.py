@@ -11,6 +11,8 @@ from ..i18n import text
 from ..meta.model import EntityDef
 from ..runtime import snapshot
 from ..security.permissions import Permissions
+from ..workflows.comments import thread_of
+from ..workflows.model import workflows_of
 from .api import require_login
 
 bp = Blueprint("openapi", __name__)
@@ -90,6 +92,7 @@ def build_spec(snap, permissions: Permissions | None = None) -> dict:
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", ERROR)
+    workflows = workflows_of(snap)
     for entity in sorted(snap.entities.values(), key=lambda e: e.name):
         if not permissions.can(entity, "read"):
             continue
@@ -240,9 +243,53 @@ def build_spec(snap, permissions: Permissions | None = None) -> dict:
                 }
             },
         )
+        if entity.name in workflows:
+            _workflow_paths(spec, entity, base, id_param, ref, thread_of(snap, entity.name) is not None)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}]
     return document
+
+
+def _workflow_paths(spec, entity: EntityDef, base: str, id_param: list, ref: dict, commented: bool) -> None:
+    """The steps, the workflow state and (for records with a comment thread) comments."""
+    tag = [entity.name]
+    one = {"200": {"description": "the record after the step", "content": {"application/json": {"schema": ref}}}}
+    step = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    body = {"type": "object", "properties": {"input": {"type": "object"}, "comment": {"type": "string"},
+                                             "_version": {"type": "integer"}}}  # fmt: skip
+    spec.path(
+        path=base + "/{record_id}/transitions/{name}",
+        operations={"post": {
+            "summary": "Take a workflow step", "tags": tag, "parameters": [*id_param, step],
+            "requestBody": {"content": {"application/json": {"schema": body}}},
+            "responses": {**one, **errors(400, 401, 403, 404, 409, 422)},
+        }},
+    )  # fmt: skip
+    spec.path(
+        path=base + "/{record_id}/workflow",
+        operations={"get": {
+            "summary": "The state, the steps you may take, the SLA clocks and the history", "tags": tag,
+            "parameters": id_param,
+            "responses": {"200": {"description": "the workflow view", "content": {"application/json": {
+                "schema": {"type": "object"}}}}, **errors(401, 404)},
+        }},
+    )  # fmt: skip
+    if commented:
+        comment = {"type": "object", "properties": {"body": {"type": "string"},
+                                                    "visibility": {"type": "string", "enum": ["internal", "customer"]}},
+                   "required": ["body"]}  # fmt: skip
+        files = {**comment, "properties": {**comment["properties"], "files": {
+            "type": "array", "items": {"type": "string", "format": "binary"}}}}  # fmt: skip
+        spec.path(
+            path=base + "/{record_id}/comments",
+            operations={"post": {
+                "summary": "Add a comment (with attachments as multipart)", "tags": tag, "parameters": id_param,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": comment},
+                                                              "multipart/form-data": {"schema": files}}},
+                "responses": {"201": {"description": "the comment", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}, **errors(400, 401, 403, 404, 413, 422)},
+            }},
+        )  # fmt: skip
 
 
 @bp.get("/api/openapi.json")

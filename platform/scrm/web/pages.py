@@ -18,6 +18,7 @@ from ..meta.model import EntityDef
 from ..runtime import snapshot
 from ..security.access import can_design
 from ..security.users import User
+from ..workflows.comments import thread_of
 from ..workflows.model import workflows_of
 from .context import DetailPage, FormPage, HistoryEntry, NavGroup, NavItem
 from .forms import (
@@ -33,6 +34,7 @@ from .forms import (
 )
 from .listing import build_list
 from .render import render
+from .times import local_time
 
 bp = Blueprint("pages", __name__)
 MAX_ID = 2**63 - 1
@@ -283,8 +285,8 @@ def detail(entity: str, record_id: int):
             else None
         ),
         list_url=url_for("pages.list_records", entity=entity),
-        created=record["created_at"].strftime("%Y-%m-%d %H:%M"),
-        updated=record["updated_at"].strftime("%Y-%m-%d %H:%M"),
+        created=local_time(record["created_at"]),
+        updated=local_time(record["updated_at"]),
         reveal_url=(
             url_for("pages.reveal", entity=entity, record_id=record_id)
             if any(
@@ -299,6 +301,11 @@ def detail(entity: str, record_id: int):
         workflow_url=(
             url_for("workflows.panel", entity=entity, record_id=record_id)
             if entity in workflows_of(snapshot())
+            else None
+        ),
+        comments_url=(
+            url_for("comments.thread", entity=entity, record_id=record_id)
+            if thread_of(snapshot(), entity) is not None
             else None
         ),
     )
@@ -339,7 +346,7 @@ def history(svc: RecordService, entity: EntityDef, record_id: int) -> list[Histo
     actions = {"create": _("created"), "update": _("changed"), "delete": _("deleted")}
     return [
         HistoryEntry(
-            i["at"].strftime("%Y-%m-%d %H:%M"),
+            local_time(i["at"]),
             users.get(i["user_id"], _("system")),
             actions.get(i["action"], i["action"]),
             i["field_label"] or "",

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_htmx import make_response as htmx_response
 
 from ..data.records import RecordService
@@ -34,6 +33,7 @@ from ..workflows.sla import aware
 from ..workflows.store import Instance
 from .pages import check_id, entity_or_404, require_login, service
 from .render import render
+from .times import local_time
 
 bp = Blueprint("workflows", __name__)
 PUBLIC_COMMENTS = 50
@@ -101,14 +101,6 @@ def panel_context(svc: RecordService, entity_name: str, record_id: int, error: S
     }
 
 
-def local_time(moment) -> str:
-    """An instant in the tenant's time zone, as the pages show times."""
-    if moment is None:
-        return "—"
-    tz = ZoneInfo(current_app.config["SCRM_TIMEZONE"])
-    return aware(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
 def _styles(wf: Workflow) -> dict[str, str]:
     return {t.name: t.raw.get("style", "outline-secondary") for t in wf.transitions}
 
@@ -174,7 +166,7 @@ def _message(exc: ScrmError) -> str:
 
 
 # -- the customer's status page -------------------------------------------------------------------
-def _by_token(token: str) -> tuple[Instance, Workflow, Any, dict]:
+def by_token(token: str) -> tuple[Instance, Workflow, Any, dict]:
     if not token or len(token) > 64:
         abort(404)
     inst = db.session.scalars(sa.select(Instance).where(Instance.public_token == token)).first()
@@ -194,7 +186,7 @@ def _by_token(token: str) -> tuple[Instance, Workflow, Any, dict]:
 
 @bp.get("/s/<token>")
 def public_status(token: str):
-    inst, wf, svc, record = _by_token(token)
+    inst, wf, svc, record = by_token(token)
     return render("public_status", _public_context(inst, wf, svc, record, token))
 
 
@@ -261,12 +253,20 @@ def _public_comments(svc: RecordService, wf: Workflow, entity, record: dict) -> 
         sort="created_at",
         limit=PUBLIC_COMMENTS,
     )
-    return [{"at": c["created_at"], "body": c.get("body"), "mine": bool(c.get("author_customer"))} for c in page.items]
+    return [
+        {
+            "at": c["created_at"],
+            "body": c.get("body"),
+            "mine": bool(c.get("author_customer")),
+            "files": [f for f in c.get("attachments") or [] if isinstance(f, dict) and "id" in f],
+        }
+        for c in page.items
+    ]
 
 
 @bp.post("/s/<token>/<action>")
 def public_action(token: str, action: str):
-    inst, wf, svc, record = _by_token(token)
+    inst, wf, svc, record = by_token(token)
     entity = svc.entity(inst.entity)
     events = {
         "reply": wf.public.get("reply_event"),
