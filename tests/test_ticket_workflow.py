@@ -306,3 +306,51 @@ def test_an_sla_breach_escalates_once_across_a_scheduler_restart(desk, app, tmp_
         engine.dispose()
     ticket = desk["call"]("admin", "get", f"/api/v1/records/service_ticket/{b['id']}").json
     assert ticket["response_breached"] is True
+
+
+START_RULE = {
+    "kind": "alert",
+    "name": "big_customer_callback",
+    "entity": "customer",
+    "severity": "high",
+    "label": {"zh-CN": "大客户回访工单", "en": "Big customer call-back ticket"},
+    "condition": {"field": "total_assets", "op": "gte", "value": "1000000"},
+    "actions": [
+        {
+            "do": "start_workflow",
+            "workflow": "service_ticket",
+            "record": "customer",
+            "values": {
+                "subject": {"zh-CN": "大客户资产回访：{{record.name|mask_name}}", "en": "Call back {{record.name}}"},
+                "description": {"zh-CN": "规则自动创建：资产达到大客户标准，请客户经理回访", "en": "Created by a rule"},
+                "source_channel": "event",
+                "org_unit": {"field": "servicing_org"},
+            },
+        }
+    ],
+}
+
+
+def test_an_alert_starts_a_ticket_that_the_workflow_then_governs(app, api, desk):
+    from scrm.alerts.engine import run_rule
+    from scrm.data.records import RecordService
+    from scrm.runtime import snapshot
+    from scrm.workflows.engine import instance_of
+
+    assert api.put("/api/v1/definitions/alert/big_customer_callback", json=START_RULE).status_code in (200, 201)
+    assert api.post("/api/v1/definitions/alert/big_customer_callback/publish").status_code == 200
+    seed = desk["seed"]
+    with app.app_context():
+        svc = RecordService(snapshot(), None, system=True)
+        svc.update("customer", seed["c1"], {"total_assets": "3000000", "_version": 1})
+        first = run_rule("big_customer_callback")
+        again = run_rule("big_customer_callback")
+        tickets = svc.list("service_ticket", filter={"field": "customer", "op": "eq", "value": seed["c1"]}).items
+        assert (first.error, again.error, first.fired, again.fired) == (None, None, 1, 0)
+        [ticket] = [svc.get("service_ticket", t["id"]) for t in tickets]
+        inst = instance_of("service_ticket", ticket["id"])
+    assert ticket["subject"].startswith("大客户资产回访：王") and "芳" not in ticket["subject"]  # masked
+    assert ticket["ticket_no"].startswith("SR") and ticket["status"] in ("new", "assigned")
+    assert ticket["description"].startswith("规则自动创建")
+    assert ticket["org_unit"] == seed["branch"] and ticket["first_response_due"] is not None  # clocks started
+    assert inst is not None and inst.workflow == "service_ticket"

@@ -29,7 +29,7 @@ from ..meta.model import EntityDef
 from ..notify import inbox, outbox
 from ..notify.people import People
 from ..security import audit
-from .compile import PreparedRule, link_entity
+from .compile import LOCALES, PreparedRule, link_entity
 
 TITLE_LENGTH = 200
 
@@ -266,9 +266,12 @@ class ActionRunner:
     def _text_value(self, raw, fired: Fired) -> str | None:
         from ..notify import placeholders
 
+        translated = isinstance(raw, dict) and bool(raw) and set(raw) <= LOCALES
+        if not (isinstance(raw, str) or translated):
+            return None
         source = raw if isinstance(raw, str) else (raw.get(self.locale) or raw.get("zh-CN") or raw.get("en"))
         if not isinstance(source, str) or "{{" not in source:
-            return None
+            return source if translated else None
         return placeholders.parse(source).render(self.values(fired))
 
 

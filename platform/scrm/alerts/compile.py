@@ -84,6 +84,9 @@ def _trigger_params(rule: Rule) -> list[str]:
     return list(trigger.params) if trigger else []
 
 
+LOCALES = {"zh-CN", "en"}
+
+
 def action_templates(rule: Rule) -> dict[int, dict[str, placeholders.MessageTemplate]]:
     """Every text of every action parsed as a message template, per locale (``params`` of an SMS
     by parameter name)."""
@@ -100,6 +103,13 @@ def action_templates(rule: Rule) -> dict[int, dict[str, placeholders.MessageTemp
                     parsed[f"{key}:{locale}"] = placeholders.parse(text, roots)
         for name, text in (action.get("params") or {}).items():
             parsed[f"param:{name}"] = placeholders.parse(text, roots)
+        for name, value in (action.get("values") or {}).items():  # start_workflow's texts
+            if isinstance(value, str) and "{{" in value:
+                parsed[f"value:{name}"] = placeholders.parse(value, roots)
+            elif isinstance(value, dict) and value and set(value) <= LOCALES:
+                for locale, text in value.items():
+                    if isinstance(text, str):
+                        parsed[f"value:{name}:{locale}"] = placeholders.parse(text, roots)
         out[i] = parsed
     return out
 
