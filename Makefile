@@ -50,6 +50,7 @@ bench: dev-install
 	$(BIN)/python bench/conditions.py --customers 200000 --trades 2000000
 	$(BIN)/python bench/export.py --customers 100000 --rows 10000
 	$(BIN)/python bench/alert_rules.py --customers 100000
+	$(BIN)/python bench/sla_sweep.py --clocks 1000000
 
 bench-quick: dev-install
 	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
