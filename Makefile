@@ -51,12 +51,14 @@ bench: dev-install
 	$(BIN)/python bench/export.py --customers 100000 --rows 10000
 	$(BIN)/python bench/alert_rules.py --customers 100000
 	$(BIN)/python bench/sla_sweep.py --clocks 1000000
+	$(BIN)/python bench/dashboard_d1.py --tickets 1000000
 
 bench-quick: dev-install
 	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
 	$(BIN)/python bench/conditions.py --customers 5000 --trades 50000 --rounds 5
 	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
 	$(BIN)/python bench/alert_rules.py --customers 2000 --rounds 2
+	$(BIN)/python bench/dashboard_d1.py --tickets 20000 --rounds 2
 
 ## bench-rules: the 25 shipped rules over 1M customers on PostgreSQL (dataset made once, 34 min, 25 GB)
 bench-rules: dev-install

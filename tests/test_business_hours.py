@@ -264,3 +264,16 @@ def test_public_holidays_data_is_consistent():
     weekday_holidays = {day for day in HOLIDAYS.closed if day.isoweekday() <= 5}
     assert weekday_holidays == {day for day in sse.closed if day.year in (2025, 2026)}
     assert len(HOLIDAYS.closed) == 61
+
+
+@pytest.mark.parametrize("target", [21343.642441, 27637.74619, 28778.123456789, 21600.0])
+def test_a_100_percent_escalation_falls_exactly_on_the_target(target):
+    """The sweep marks a clock breached when a step reaches the target: ``100%`` must be the
+    target itself, not a float one ulp below it (``target * 100 / 100``)."""
+    from types import SimpleNamespace
+
+    from scrm.workflows.sla import thresholds
+
+    sla = SimpleNamespace(escalations=[{"at": "50%"}, {"at": "100%"}, {"at": "150%"}])
+    half, full, late = thresholds(sla, target, ROUND_THE_CLOCK)
+    assert full == target and half < full < late

@@ -31,6 +31,8 @@
                            carries at most 16 MB)
 ``SCRM_SCHEDULER_SWEEP``   seconds between the leader's sweeps of SLA escalations and delayed
                            workflow steps; default 20
+``SCRM_DASHBOARD_CACHE_SECONDS`` how long a dashboard widget's result is reused for the same
+                           viewer, parameters and definition revision; default 60, 0 turns it off
 =========================  =====================================================
 """
 
@@ -71,6 +73,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_SCHEDULER_RECONCILE", 15, 1, 3600),
         ("SCRM_SCHEDULER_SWEEP", 20, 1, 3600),
         ("SCRM_ATTACHMENT_MAX_MB", 10, 1, 15),
+        ("SCRM_DASHBOARD_CACHE_SECONDS", 60, 0, 3600),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

@@ -19,7 +19,8 @@ TICKET_FIELDS = ["ticket_no", "customer", "source_channel", "subject", "descript
                  "assignee", "queue", "org_unit", "owner_manager", "supervisor", "sla_policy", "first_response_due",
                  "resolve_due", "first_responded_at", "resolved_at", "closed_at", "paused_minutes", "escalation_level",
                  "response_breached", "resolution_breached", "reopened_count", "fcr", "resolution_code",
-                 "resolution_summary", "suggested_articles", "csat_score"]  # fmt: skip
+                 "resolution_summary", "suggested_articles", "csat_score", "first_response_minutes",
+                 "resolution_minutes"]  # fmt: skip
 COMMENT_FIELDS = ["ticket", "author", "author_customer", "visibility", "body", "is_first_response"]
 COMPLAINT_FIELDS = ["complaint_no", "customer", "source", "regulator_ref_no", "regulator_due_at", "type", "severity",
                     "handler", "org_unit", "claimed_amount", "description", "received_at", "acknowledged_at",
@@ -202,7 +203,7 @@ class ServiceGenerator:
         if resolved and rng.random() < 0.4:
             csat = rng.choices((5, 4, 3, 2, 1), (55, 25, 10, 6, 4))[0]
         subject = rng.choice(subjects)
-        self.rows["service_ticket"].append((
+        row = ((
             tid, f"SR{created:%Y%m%d}{tid:06d}", p.id, rng.choice(("phone_inbound", "app_chat", "portal", "wechat_work")),
             subject, f"客户反映：{subject}。已核实客户身份，记录诉求并按流程处理。", category, None,
             round(rng.uniform(0.55, 0.98), 4), "rule", priority, status, VISIBLE[status],
@@ -214,6 +215,14 @@ class ServiceGenerator:
             f"已{ {'answered': '解答', 'processed': '办理完成', 'referred': '转交后台处理完毕'}.get(code, '') }：{subject}。" if code else None,
             [self.faq[tid % len(self.faq)]] if self.faq else None, csat,
         ))  # fmt: skip
+        paused = row[1 + TICKET_FIELDS.index("paused_minutes")]
+        self.rows["service_ticket"].append(
+            (
+                *row,
+                round((responded - created).total_seconds() / 60) if responded else None,
+                max(0, round((resolved - created).total_seconds() / 60) - paused) if resolved else None,
+            )
+        )  # calendar minutes: the demo has no business calendar of its own
         if responded:
             self._comment(tid, assignee, False, "customer", "您好，已收到您的问题，正在为您处理。", True)
         if status == "pending_customer" or (resolved and rng.random() < 0.4):

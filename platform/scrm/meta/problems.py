@@ -91,6 +91,14 @@ CODES: dict[str, str] = {
     "E-REF-002": N_("{field!r} is not a field of {entity!r}."),
     "E-REF-003": N_("The state {state!r} is not declared in states."),
     "E-REF-004": N_("The dataset {dataset!r} is not declared in datasets."),
+    # dashboards
+    "E-DASH-001": N_("A measure {detail}."),
+    "E-DASH-002": N_("{column!r} is not a column of this widget (groups: {groups}; measures: {measures})."),
+    "E-DASH-003": N_("{filter!r} is not a filter of type org declared in filters."),
+    "E-DASH-004": N_("Two widgets have the id {id!r}."),
+    "E-DASH-005": N_("A {type} widget needs {needs}."),
+    "E-DASH-006": N_("The group {field!r} {needs}."),
+    "W-ROLE-002": N_("The home page shows {ref!r}, which is not a published dashboard widget."),
     # alerts
     "E-ALERT-001": N_("The message template is not valid: {detail}."),
     "E-ALERT-002": N_("The schedule is not valid: {detail}."),

@@ -387,6 +387,15 @@ class SemanticChecker:
 
     # -- roles, workflows, alerts, dashboards ---------------------------------------------
     def check_role(self, doc: Document, out: list) -> None:
+        home = doc.body.get("home")
+        if home:
+            board = self.docs.get("dashboard", home["dashboard"])
+            if board is None and ("dashboard", home["dashboard"]) not in self.broken:
+                out.append(("W-ROLE-002", "$.home.dashboard", {"ref": home["dashboard"]}))
+            ids = {w.get("id") for w in board.body.get("widgets", [])} if board is not None else set()
+            for i, wid in enumerate(home["widgets"]):
+                if board is not None and wid not in ids:
+                    out.append(("W-ROLE-002", f"$.home.widgets[{i}]", {"ref": f"{home['dashboard']}.{wid}"}))
         for entity_name, perm in doc.body.get("permissions", {}).items():
             if entity_name == "*":
                 continue
@@ -464,3 +473,14 @@ class SemanticChecker:
         for i, w in enumerate(body.get("widgets", [])):
             if w["dataset"] not in datasets:
                 out.append(("E-REF-004", f"$.widgets[{i}].dataset", {"dataset": w["dataset"]}))
+        from ..dashboards.plan import prepare as prepare_dashboard
+
+        def lookup(name):
+            return self.entities.get(name) if isinstance(name, str) else None
+
+        try:
+            plan = prepare_dashboard(self.field_types, lookup, body, collect=True)
+        except Exception as exc:  # noqa: BLE001 - odd input must never crash the checker
+            out.append(("E-COND-013", "$", {"detail": type(exc).__name__}))
+            return
+        out += plan.problems

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         auth_views,
         board,
         comment_pages,
+        dashboard_pages,
         errors,
         exports,
         health,
@@ -64,12 +65,14 @@ def init_app(app: Flask) -> None:
         workflow_pages,
         comment_pages,
         alerts_pages,
+        dashboard_pages,
         openapi,
         health,
         exports,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(exports.api_bp)
+    app.register_blueprint(dashboard_pages.api_bp)
     from . import imports
 
     app.register_blueprint(imports.bp)

@@ -98,6 +98,7 @@ class ListPage:
     views: Any = None  # list_views.ViewMenu
     bulk: Any = None  # list_edits.BulkMenu
     links: list[NavItem] = field(default_factory=list)  # board, import
+    drill: dict | None = None  # a dashboard drill-down's condition: its label, the way back, the URL without it
 
     @property
     def condition_json(self) -> str:

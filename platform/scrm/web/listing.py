@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -138,9 +139,42 @@ def filter_state(entity: EntityDef, svc: RecordService, args: MultiDict | None =
     ids = chosen_ids(",".join(args.getlist("ids")))
     if ids:
         leaves.append({"field": "id", "op": "in", "value": ids})
-    condition = {"all": leaves} if leaves else None
     problems = bar.problems + [f"{_row_label(r)}: {r.error}" for r in builder.rows if r.error]
+    drill = drill_condition(args.get("cond", ""))
+    if drill is None and args.get("cond"):
+        problems.append(_("The drill-down condition is not valid; the list shows every record."))
+    elif drill is not None:
+        leaves.append(drill)
+    condition = {"all": leaves} if leaves else None
     return FilterState(condition, bar.controls, builder, ids, problems)
+
+
+MAX_DRILL = 20000  # characters of a drill-down condition in the URL
+
+
+def drill_condition(raw: str) -> dict | None:
+    """A condition passed by a dashboard's drill-down (``cond``): JSON of the condition language,
+    applied like any filter, so it goes through the user's scope and field access."""
+    if not raw or len(raw) > MAX_DRILL:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value else None
+
+
+def drill_info(args: MultiDict, base: str) -> dict | None:
+    """The drill-down chip above the list: what was clicked, the way back, the list without it."""
+    if not drill_condition(args.get("cond", "")):
+        return None
+    back = args.get("cond_back", "")
+    rest = [(k, v) for k, v in args.items(multi=True) if k not in ("cond", "cond_label", "cond_back", "after")]
+    return {
+        "label": args.get("cond_label", "")[:300] or _("Dashboard"),
+        "back": back if back.startswith("/d/") else "",
+        "without": f"{base}?{urlencode(rest)}" if rest else base,
+    }
 
 
 def chosen_ids(raw: str) -> list[int]:
@@ -410,6 +444,7 @@ def build_list(svc: RecordService, entity: EntityDef) -> ListPage:
         condition=state.condition,
         selectable=selectable,
         canonical_url=f"{base}?{urlencode(params)}" if params else base,
+        drill=drill_info(args, base),
     )
 
 

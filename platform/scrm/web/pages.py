@@ -53,7 +53,7 @@ def require_login():
 @bp.app_context_processor
 def navigation():
     if request.endpoint in (None, "static") or not current_user.is_authenticated:
-        return {"nav": [], "can_design": False, "unread": 0}
+        return {"nav": [], "can_design": False, "unread": 0, "has_dashboards": False}
     snap = snapshot()
     current = request.view_args.get("entity") if request.view_args else None
     groups = snap.cached(("nav", current_locale()), lambda: navigation_groups(snap))
@@ -65,9 +65,15 @@ def navigation():
         ]
         if shown:
             nav.append(NavGroup(label, shown))
+    from ..dashboards.service import DashboardService
     from ..notify.inbox import unread_count
 
-    return {"nav": nav, "can_design": can_design(current_user, snap), "unread": unread_count(current_user.id)}
+    return {
+        "nav": nav,
+        "can_design": can_design(current_user, snap),
+        "unread": unread_count(current_user.id),
+        "has_dashboards": bool(DashboardService(svc).names()),
+    }
 
 
 def navigation_groups(snap) -> list[tuple[str, list[tuple[str, NavItem]]]]:
@@ -121,7 +127,15 @@ def home():
                 else None,
             }
         )
-    return render("home", {"cards": cards, "user": current_user, "tasks": my_tasks(svc)})
+    return render(
+        "home", {"cards": cards, "user": current_user, "tasks": my_tasks(svc), "dashboard": home_dashboard(svc)}
+    )
+
+
+def home_dashboard(svc: RecordService) -> dict | None:
+    from .dashboard_pages import home_widgets
+
+    return home_widgets(svc)
 
 
 MY_TASKS = 8

@@ -186,7 +186,8 @@ def thresholds(sla: Sla, target: float, hours: BusinessHours) -> list[float]:
     out = []
     for step in sla.escalations:
         at = step["at"]
-        out.append(target * float(at[:-1]) / 100 if at.endswith("%") else business_minutes(at, hours))
+        # the share first: ``target * 100 / 100`` can come out one ulp below ``target``
+        out.append(target * (float(at[:-1]) / 100) if at.endswith("%") else business_minutes(at, hours))
     return out
 
 
