@@ -27,9 +27,12 @@ from .meta import store
 from .meta.checker import Checker
 from .meta.documents import DefinitionSet, Document, definition_files, load_files
 from .meta.model import EntityDef
-from .meta.problems import Problem, has_errors
+from .meta.normalize import normalize
+from .meta.problems import Problem, has_errors, problem
 from .meta.structure import KINDS
 from .security import audit
+
+STRUCTURAL = ("E-DEF-003", "E-DEF-004")  # not even a draft can be kept
 
 
 @dataclass
@@ -39,6 +42,47 @@ class PublishResult:
     statements: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     revision: int = 0
+
+
+@dataclass
+class BundleResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    drafts_in_the_way: list[str] = field(default_factory=list)
+    publish: PublishResult | None = None
+
+
+BUNDLE_FORMAT = "scrm-bundle/1"
+MAX_BUNDLE_ITEMS = 500
+
+
+def read_bundle(bundle) -> list[Document]:
+    """The documents of an exported bundle, or a 422 naming the first thing wrong with it."""
+
+    def bad(path: str, message: str) -> ValidationFailed:
+        return ValidationFailed(_("This is not a definition bundle; nothing was imported."), [Detail(path, message)],
+                                "invalid_bundle")  # fmt: skip
+
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        raise bad("$.format", _("Expected {format!r}.").format(format=BUNDLE_FORMAT))
+    items = bundle.get("items")
+    if not isinstance(items, list) or not items or len(items) > MAX_BUNDLE_ITEMS:
+        raise bad("$.items", _("Expected a list of 1 to {n} definitions.").format(n=MAX_BUNDLE_ITEMS))
+    docs, seen = [], set()
+    for i, item in enumerate(items):
+        where = f"$.items[{i}]"
+        if not isinstance(item, dict) or item.get("kind") not in KINDS:
+            raise bad(f"{where}.kind", _("Expected one of {kinds}.").format(kinds=", ".join(KINDS)))
+        body = item.get("body")
+        if not isinstance(body, dict) or body.get("kind") != item["kind"] or body.get("name") != item.get("name"):
+            raise bad(f"{where}.body", _("Expected the definition, with the item's kind and name."))
+        key = (item["kind"], item["name"])
+        if key in seen:
+            raise bad(f"{where}.name", _("{kind}/{name} is in the bundle twice.").format(kind=key[0], name=key[1]))
+        seen.add(key)
+        docs.append(Document(item["kind"], item["name"], body))
+    return docs
 
 
 @dataclass
@@ -77,6 +121,55 @@ def problems_failure(
     )
 
 
+def dependants(problems: list[Problem], errors_only: bool = True) -> list[str]:
+    """The definitions (``kind/name``) the errors (or all) among ``problems`` are in, in order."""
+    return list(
+        dict.fromkeys(
+            f"{p.kind}/{p.name}" for p in problems if p.kind and (p.severity == "error" or not errors_only)
+        )
+    )
+
+
+class UsedElsewhere(ValidationFailed):
+    """A change refused because other definitions use what it removes or renames; the body
+    lists them (``dependants``) besides each broken place (``details``)."""
+
+    def __init__(self, message: str, details: list[Detail], users: list[str]):
+        super().__init__(message, details, "used_by_other_definitions")
+        self.dependants = users
+
+    def body(self) -> dict:
+        out = super().body()
+        out["error"]["dependants"] = self.dependants
+        return out
+
+
+def dependants_failure(problems: list[Problem]) -> UsedElsewhere:
+    users = dependants(problems)
+    message = _(
+        "Other definitions use what this change removes or renames: {users}. Change them first; nothing was changed."
+    ).format(users=", ".join(users))
+    return UsedElsewhere(message, problems_failure(problems).details, users)
+
+
+def _actor(user_id: int | None) -> audit.Actor:
+    if user_id is None:
+        return audit.SYSTEM
+    return audit.Actor(user_id, _username(user_id), (), audit.request_ip())
+
+
+def _username(user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    from .security.users import User
+
+    return db.session.scalar(sa.select(User.username).where(User.id == user_id))
+
+
+def _error_count(problems: list[Problem]) -> int:
+    return sum(1 for p in problems if p.severity == "error")
+
+
 def _where(p: Problem) -> str:
     prefix = f"{p.kind}/{p.name}" if p.kind and p.name else (p.file or "")
     return f"{prefix}:{p.path}" if prefix else p.path
@@ -99,6 +192,22 @@ class DefinitionService:
         return {(d.kind, d.name): d.body for d in self.published_set()}
 
     # -- drafts ---------------------------------------------------------------------------
+    def check_draft(self, kind: str, name: str, body) -> tuple[dict | None, list[Problem]]:
+        """``body`` checked as the draft of kind/name in the context of the published
+        configuration: the normalised body (None when it has errors) and every problem."""
+        if not isinstance(body, dict):
+            return None, [problem("E-DEF-003", "$", kind=kind, name=name)]
+        body = dict(body)
+        for key, expected in (("kind", kind), ("name", name)):
+            if body.get(key, expected) != expected:
+                return None, [problem("E-DEF-004", f"$.{key}", kind=kind, name=name, key=key, expected=expected)]
+            body.setdefault(key, expected)
+        candidate = Document(kind, name, body)
+        normalised, problems = self.checker.check_set(
+            self.published_set().replaced(candidate), self._previous_for(kind, name), only={(kind, name)}
+        )
+        return (None if has_errors(problems) else normalised.get(kind, name).body), problems
+
     def save_draft(
         self,
         kind: str,
@@ -107,58 +216,54 @@ class DefinitionService:
         user_id: int | None = None,
         source: str = "api",
         comment: str | None = None,
-        base_version: int | None = None,
+        base_version: int | str | None = None,
+        allow_invalid: bool = False,
     ) -> tuple[store.DefinitionVersion, list[Problem]]:
         """Check ``body`` in the context of the published configuration and store it as the draft.
 
-        ``base_version`` is the version the author started from: when someone has saved or
-        published a newer one since, the save is refused (409) instead of overwriting it."""
-        if base_version is not None:
-            latest = store.latest(kind, name)
-            if latest is not None and latest.version != base_version:
-                raise Conflict(
-                    _(
-                        "{kind}/{name} changed since you opened it (now version {version}); reload it and "
-                        "apply your changes again."
-                    ).format(kind=kind, name=name, version=latest.version),
-                    current=latest.summary(),
-                )
+        ``base_version`` is what the author started from (a version number, or the ETag of
+        :func:`store.etag`, which also tells two saves of the same draft apart): when someone
+        has saved or published since, the save is refused (409) instead of overwriting theirs.
+        With ``allow_invalid`` a draft with errors is kept as written (the designer saves work in
+        progress); it cannot be published until the errors are fixed."""
         if kind not in KINDS:
             raise NotFound(_("Unknown definition kind {kind!r}.").format(kind=kind))
-        if not isinstance(body, dict):
-            raise ValidationFailed(
-                _("The definition must be a JSON object."),
-                [Detail("$", _("Expected an object."))],
-                "invalid_definition",
-            )
-        body = dict(body)
-        if body.get("kind", kind) != kind or body.get("name", name) != name:
-            raise ValidationFailed(
-                _("The document's kind and name must match the address."),
-                [
-                    Detail(
-                        "$.kind" if body.get("kind", kind) != kind else "$.name",
-                        _("Expected kind {kind!r} and name {name!r}.").format(kind=kind, name=name),
-                    )
-                ],
-                "invalid_definition",
-            )
-        body.setdefault("kind", kind)
-        body.setdefault("name", name)
-        candidate = Document(kind, name, body)
-        normalised, problems = self.checker.check_set(
-            self.published_set().replaced(candidate), self._previous_for(kind, name), only={(kind, name)}
-        )
-        if has_errors(problems):
-            raise problems_failure(problems, target=(kind, name))
-        clean = normalised.get(kind, name).body
+        if base_version is not None:
+            self._refuse_stale(kind, name, base_version)
+        clean, problems = self.check_draft(kind, name, body)
+        structural = [p for p in problems if p.code in STRUCTURAL]
+        if structural or (clean is None and not allow_invalid):
+            failure = problems_failure(structural or problems, target=(kind, name))
+            if structural:
+                failure.message = structural[0].message
+            raise failure
+        if clean is None:
+            clean = {**body, "kind": kind, "name": name}
         draft = store.get(kind, name, store.DRAFT)
         if draft is None:
             draft = store.add_version(kind, name, clean, store.DRAFT, source=source, user_id=user_id, comment=comment)
         else:
             draft.body, draft.source, draft.created_by, draft.comment = clean, source, user_id, comment
+        detail = {"kind": kind, "name": name, "version": draft.version, "errors": _error_count(problems)}
+        audit.append("definition_draft", _actor(user_id), detail=detail)
         db.session.commit()
         return draft, problems
+
+    def _refuse_stale(self, kind: str, name: str, base: int | str) -> None:
+        latest = store.latest(kind, name)
+        if latest is None:
+            return
+        current = store.etag(latest) if isinstance(base, str) else latest.version
+        if current == base:
+            return
+        who = _username(latest.created_by)
+        raise Conflict(
+            _(
+                "{kind}/{name} changed since you opened it (now version {version}, saved by {who}); reload "
+                "it and apply your changes again."
+            ).format(kind=kind, name=name, version=latest.version, who=who or _("the system")),
+            current={**latest.summary(), "etag": store.etag(latest), "saved_by": who},
+        )
 
     def _previous_for(self, kind: str, name: str) -> dict:
         """The bodies ids and columns are inherited from: published ones, or the latest version."""
@@ -169,10 +274,51 @@ class DefinitionService:
                 previous[(kind, name)] = latest.body
         return previous
 
-    def discard_draft(self, kind: str, name: str) -> None:
-        if not store.discard_draft(kind, name):
+    def discard_draft(self, kind: str, name: str, user_id: int | None = None) -> None:
+        draft = store.get(kind, name, store.DRAFT)
+        if draft is None:
             raise NotFound(_("{kind}/{name} has no draft.").format(kind=kind, name=name))
+        detail = {"kind": kind, "name": name, "version": draft.version}
+        store.discard_draft(kind, name)
+        audit.append("definition_discard", _actor(user_id), detail=detail)
         db.session.commit()
+
+    # -- impact analysis ------------------------------------------------------------------
+    def impact(self, kind: str, name: str, body: dict) -> list[Problem]:
+        """What publishing ``body`` as kind/name would do to the other published definitions:
+        the errors it causes (a workflow guard or an alert reading a removed field: publishing
+        is refused) and the new warnings (a form or a role still naming a deactivated field: it
+        is left out of them), each at its place. The checker is the dependency index: whatever
+        it can tell is affected is reported."""
+        candidate = self.published_set().replaced(Document(kind, name, body))
+        previous = self._previous_for(kind, name)
+        _normalised, before = self.checker.check_set(self.published_set(), previous)
+        _normalised, after = self.checker.check_set(candidate, previous)
+        known = {(p.kind, p.name, p.path, p.code) for p in before}
+        return [
+            p for p in after if (p.kind, p.name) != (kind, name) and (p.kind, p.name, p.path, p.code) not in known
+        ]
+
+    def field_impact(self, entity: str, field_name: str, new_name: str | None = None) -> list[Problem]:
+        """What deactivating a field of the published entity would do to the definitions that
+        use it. With ``new_name`` (a rename) the same users are reported, as warnings: they keep
+        working through the old name (``previous_names``); only a rename the checker refuses
+        (the new name taken, malformed) is an error."""
+        current = store.get("entity", entity, store.PUBLISHED)
+        if current is None:
+            raise NotFound(_("There is no entity {name!r}.").format(name=entity))
+        fields = current.body.get("fields", [])
+        if not any(f.get("name") == field_name and f.get("active", True) for f in fields):
+            raise NotFound(_("{entity} has no field {field!r}.").format(entity=entity, field=field_name))
+        without = {**current.body, "fields": [f for f in fields if f.get("name") != field_name]}
+        users = self.impact("entity", entity, without)
+        if new_name is None:
+            _clean, own = self.check_draft("entity", entity, without)  # its own conditions, title …
+            return [p for p in own if p.severity == "error"] + users
+        renamed = [{**f, "name": new_name} if f.get("name") == field_name else f for f in fields]
+        _clean, own = self.check_draft("entity", entity, {**current.body, "fields": renamed})
+        still = [problem("W-DEF-005", p.path, kind=p.kind, name=p.name, detail=p.message) for p in users]
+        return [p for p in own if p.severity == "error"] + still
 
     # -- publishing -----------------------------------------------------------------------
     def publish(self, kind: str, name: str, user_id: int | None = None, *, dry_run: bool = False) -> PublishResult:
@@ -250,7 +396,7 @@ class DefinitionService:
         _all, everywhere = self.checker.check_set(normalised, previous)
         others = [p for p in everywhere if (p.kind, p.name) not in keys]
         if has_errors(others):
-            raise problems_failure(others, _("Publishing would break other definitions; nothing was changed."))
+            raise dependants_failure(others)
         entities_new = [EntityDef.from_doc(d.body, 0) for d in normalised.of_kind("entity")]
         changes = []
         for doc, _row in pending:
@@ -278,15 +424,87 @@ class DefinitionService:
                     [Detail("$", step) for step in result.steps],
                     "migration_failed",
                 ) from None
-        actor = audit.Actor(user_id, None, (), audit.request_ip()) if user_id is not None else audit.SYSTEM
+        actor = _actor(user_id)
         for doc, row in pending:
             row.body = normalised.get(doc.kind, doc.name).body
             store.mark_published(row)
             result.published.append((doc.kind, doc.name, row.version))
             # a role's publication changes what people may do: logged as a permission change
             action = "permission_change" if doc.kind == "role" else "publish"
-            audit.append(action, actor, detail={"kind": doc.kind, "name": doc.name, "version": row.version})
+            detail = {"kind": doc.kind, "name": doc.name, "version": row.version, "source": row.source}
+            audit.append(action, actor, detail=detail)
         result.revision = store.bump_revision()
+        return result
+
+    # -- bundles (test -> production) -----------------------------------------------------
+    def export_bundle(self, keys: list[tuple[str, str]] | None = None, user_id: int | None = None) -> dict:
+        """The published definitions (all, or ``keys``) as one JSON document to import elsewhere."""
+        rows = store.published()
+        if keys is not None:
+            wanted = set(keys)
+            missing = sorted(wanted - {(r.kind, r.name) for r in rows})
+            if missing:
+                raise NotFound(
+                    _("There is no published definition {which}.").format(
+                        which=", ".join(f"{k}/{n}" for k, n in missing)
+                    )
+                )
+            rows = [r for r in rows if (r.kind, r.name) in wanted]
+        items = [{"kind": r.kind, "name": r.name, "version": r.version, "body": r.body} for r in rows]
+        audit.append("definition_export", _actor(user_id), row_count=len(items),
+                     detail={"items": [f"{i['kind']}/{i['name']}" for i in items]})  # fmt: skip
+        db.session.commit()
+        return {
+            "format": BUNDLE_FORMAT,
+            "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "revision": store.current_revision(),
+            "items": items,
+        }
+
+    def import_bundle(
+        self, bundle, user_id: int | None = None, *, dry_run: bool = False, replace_drafts: bool = False
+    ) -> BundleResult:
+        """Publish the definitions of a bundle that differ from the published ones, all at once:
+        one check of the whole configuration, one migration, one revision — or nothing."""
+        docs = read_bundle(bundle)
+        result = BundleResult()
+        changed = []
+        for doc in docs:
+            label = f"{doc.kind}/{doc.name}"
+            current = store.get(doc.kind, doc.name, store.PUBLISHED)
+            if current is not None and store.content_hash(current.body) == store.content_hash(
+                normalize(doc.kind, doc.body, current.body)[0]
+            ):
+                result.unchanged.append(label)
+                continue
+            draft = store.get(doc.kind, doc.name, store.DRAFT)
+            if draft is not None and not replace_drafts:
+                result.drafts_in_the_way.append(label)
+                continue
+            (result.updated if current is not None else result.created).append(label)
+            changed.append(doc)
+        if result.drafts_in_the_way:
+            raise Conflict(
+                _(
+                    "These definitions have drafts that the import would replace: {which}. Publish or discard "
+                    "them, or import with replace_drafts."
+                ).format(which=", ".join(result.drafts_in_the_way)),
+                current={"drafts": result.drafts_in_the_way},
+                code="drafts_in_the_way",
+            )
+        if not changed:
+            return result
+        for doc in changed:
+            store.discard_draft(doc.kind, doc.name)
+        pending = [
+            (doc, store.add_version(doc.kind, doc.name, doc.body, store.DRAFT, source="bundle", user_id=user_id))
+            for doc in changed
+        ]
+        result.publish = self._publish(pending, user_id, dry_run=dry_run)
+        if not dry_run:
+            audit.append("definition_import", _actor(user_id), row_count=len(changed),
+                         detail={"created": result.created, "updated": result.updated})  # fmt: skip
+            db.session.commit()
         return result
 
     # -- files ----------------------------------------------------------------------------

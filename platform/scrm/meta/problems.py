@@ -23,6 +23,9 @@ CODES: dict[str, str] = {
     "E-FILE-003": N_("Unknown definition kind {found!r}; expected one of {expected}."),
     "E-DEF-001": N_("The {what} {which!r} is defined more than once (also in {other})."),
     "W-DEF-002": N_("The file name suggests {expected!r} but the document is named {found!r}."),
+    "E-DEF-003": N_("The definition must be a JSON object."),
+    "W-DEF-005": N_("Uses the renamed item by its old name, which keeps working: {detail}"),
+    "E-DEF-004": N_("The document's {key} must be {expected!r}, as in its address."),
     # phase A: structure (JSON Schema)
     "E-SCHEMA-001": N_("The property {prop!r} is required here."),
     "E-SCHEMA-002": N_("The property {prop!r} is not allowed here."),

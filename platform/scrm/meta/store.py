@@ -70,6 +70,12 @@ def content_hash(body: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def etag(row: DefinitionVersion) -> str:
+    """What an editor opened: the version and its content, so two saves of the same draft (which
+    keep its version number) still tell apart."""
+    return f"{row.version}-{content_hash(row.body)[:12]}"
+
+
 def current_revision() -> int:
     table = Revision.__table__
     return run(sa.select(table.c.value).where(table.c.id == 1)).scalar_one_or_none() or 0
