@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import ApiClient
 
 PASSWORD = "Designer-2026-pw!"
@@ -188,8 +187,10 @@ def test_a_bundle_round_trips_and_reimports_as_unchanged(api, app):
         ({"items": []}, "$.format"),
         ({"format": "scrm-bundle/1", "items": []}, "$.items"),
         ({"format": "scrm-bundle/1", "items": [{"kind": "nope", "name": "x", "body": {}}]}, "$.items[0].kind"),
-        ({"format": "scrm-bundle/1", "items": [{"kind": "form", "name": "x", "body": {"kind": "form"}}]},
-         "$.items[0].body"),  # fmt: skip
+        (
+            {"format": "scrm-bundle/1", "items": [{"kind": "form", "name": "x", "body": {"kind": "form"}}]},
+            "$.items[0].body",
+        ),  # fmt: skip
     ],
 )
 def test_a_malformed_bundle_is_refused_at_its_path(api, bundle, path):

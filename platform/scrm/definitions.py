@@ -124,9 +124,7 @@ def problems_failure(
 def dependants(problems: list[Problem], errors_only: bool = True) -> list[str]:
     """The definitions (``kind/name``) the errors (or all) among ``problems`` are in, in order."""
     return list(
-        dict.fromkeys(
-            f"{p.kind}/{p.name}" for p in problems if p.kind and (p.severity == "error" or not errors_only)
-        )
+        dict.fromkeys(f"{p.kind}/{p.name}" for p in problems if p.kind and (p.severity == "error" or not errors_only))
     )
 
 
@@ -295,9 +293,7 @@ class DefinitionService:
         _normalised, before = self.checker.check_set(self.published_set(), previous)
         _normalised, after = self.checker.check_set(candidate, previous)
         known = {(p.kind, p.name, p.path, p.code) for p in before}
-        return [
-            p for p in after if (p.kind, p.name) != (kind, name) and (p.kind, p.name, p.path, p.code) not in known
-        ]
+        return [p for p in after if (p.kind, p.name) != (kind, name) and (p.kind, p.name, p.path, p.code) not in known]
 
     def field_impact(self, entity: str, field_name: str, new_name: str | None = None) -> list[Problem]:
         """What deactivating a field of the published entity would do to the definitions that

@@ -1,0 +1,1 @@
+"""The designer: what business administrators use to change definitions in the browser."""
