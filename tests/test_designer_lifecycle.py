@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import sqlalchemy as sa
-from conftest import ApiClient
 
 PASSWORD = "Designer-2026-pw!"
 WECHAT = {"name": "wechat_id", "type": "string", "max_length": 64, "label": {"zh-CN": "微信号", "en": "WeChat ID"}}
@@ -35,7 +34,7 @@ def audit_actions(app) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def second_designer(app):
+def second_designer(app, api):
     from scrm.db import db
     from scrm.security.users import create_user, issue_token
 
@@ -45,7 +44,7 @@ def second_designer(app):
         token = issue_token(user, "tests")
         db.session.commit()
         db.session.remove()
-    return ApiClient(app.test_client(), token)
+    return type(api)(app.test_client(), token)  # conftest's ApiClient, with the second token
 
 
 def test_an_invalid_draft_is_kept_but_cannot_be_published(api):
