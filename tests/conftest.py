@@ -207,6 +207,20 @@ def seed(app):
 
 
 @pytest.fixture
+def am_owns_c1(app, seed):
+    """``seed`` with emp1 signed in as "am" (the account manager of c1–c3)."""
+    from scrm.data.records import RecordService
+    from scrm.db import db
+    from scrm.runtime import snapshot
+
+    with app.app_context():
+        RecordService(snapshot(), None, system=True).update("employee", seed["emp1"], {"login": "am", "_version": 1})
+        db.session.commit()
+        db.session.remove()
+    return seed
+
+
+@pytest.fixture
 def second_app(database):
     """Another application instance (another worker) on the same database."""
     yield from _served(database)

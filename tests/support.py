@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from jinja2 import StrictUndefined
+from werkzeug.datastructures import MultiDict
 
 from scrm.app import create_app
 from scrm.config import REPO_ROOT
@@ -223,3 +225,23 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- designer pages ---------------------------------------------------------------------------------
+def etag_of(page: str) -> str:
+    """The ETag a designer page's forms carry (the version they were opened on)."""
+    return re.search(r'name="base" value="([^"]+)"', page).group(1)
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def post(client, url: str, page: str, data, base: bool = True):
+    """Submit a designer form from ``page`` (its CSRF token and ETag) with ``data`` (a dict, or
+    pairs for repeated names), following the redirect."""
+    pairs = list(data.items()) if isinstance(data, dict) else list(data)
+    pairs.append(("csrf_token", csrf(page)))
+    if base:
+        pairs.append(("base", etag_of(page)))
+    return client.post(url, data=MultiDict(pairs), follow_redirects=True)

@@ -7,23 +7,9 @@ import json
 import re
 
 import pytest
+from support import csrf, post
 
 WECHAT_FORM = {"name": "wechat_id", "label": "微信号", "label_en": "WeChat ID", "type": "string", "max_length": "64"}
-
-
-def etag_of(page: str) -> str:
-    return re.search(r'name="base" value="([^"]+)"', page).group(1)
-
-
-def csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def post(client, url: str, page: str, data: dict, base: bool = True):
-    form = {"csrf_token": csrf(page), **data}
-    if base:
-        form["base"] = etag_of(page)
-    return client.post(url, data=form, follow_redirects=True)
 
 
 @pytest.mark.parametrize("kind", ["entity", "form", "workflow", "alert", "dashboard", "role"])
@@ -43,19 +29,6 @@ def test_every_tab_renders(client, kind, name, tab):
 def test_an_account_manager_is_kept_out(am_client):
     assert am_client.get("/design/").status_code == 403
     assert am_client.get("/design/entity/customer").status_code == 403
-
-
-@pytest.fixture
-def am_owns_c1(app, seed):
-    from scrm.data.records import RecordService
-    from scrm.db import db
-    from scrm.runtime import snapshot
-
-    with app.app_context():
-        RecordService(snapshot(), None, system=True).update("employee", seed["emp1"], {"login": "am", "_version": 1})
-        db.session.commit()
-        db.session.remove()
-    return seed
 
 
 def test_add_place_publish_and_roll_back_through_the_pages(app, client, am_client, am_owns_c1):

@@ -8,6 +8,7 @@ writers queue on the busy timeout instead of failing with a stale snapshot.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -143,3 +144,42 @@ def _localtime(value, zone):
 
 def dialect_name() -> str:
     return db.engine.dialect.name
+
+
+class TimeLimitExceeded(Exception):
+    """A statement run under :func:`time_limit` took longer than allowed and was cancelled."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Cancel the statements of this block that run longer than ``seconds`` (previews the designer
+    asks for while typing: a slow condition must not hold a worker). The transaction is rolled
+    back when a statement was cancelled, and :class:`TimeLimitExceeded` raised."""
+    from sqlalchemy.exc import OperationalError
+
+    session = db.session()
+    conn = session.connection()
+    if dialect_name() == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+        try:
+            yield
+        except OperationalError as exc:
+            if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
+                raise
+            session.rollback()
+            raise TimeLimitExceeded() from None
+        else:
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        return
+    raw = conn.connection.driver_connection
+    deadline = time.monotonic() + seconds
+    raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 20_000)
+    try:
+        yield
+    except OperationalError as exc:
+        if "interrupted" not in str(exc):
+            raise
+        session.rollback()
+        raise TimeLimitExceeded() from None
+    finally:
+        raw.set_progress_handler(None, 0)

@@ -8,23 +8,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 AM_PASSWORD = "am-pass-1234"  # tests/conftest.py
-
-
-@pytest.fixture
-def am_owns_c1(app, seed):
-    from scrm.data.records import RecordService
-    from scrm.db import db
-    from scrm.runtime import snapshot
-
-    with app.app_context():
-        RecordService(snapshot(), None, system=True).update("employee", seed["emp1"], {"login": "am", "_version": 1})
-        db.session.commit()
-        db.session.remove()
-    return seed
 
 
 def stored(app, customer_id: int):

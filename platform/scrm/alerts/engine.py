@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from ..conditions.ir import deps
 from ..conditions.sql import Scope, SqlCompiler
 from ..data.evaluation import environment
 from ..data.records import RecordService
@@ -93,14 +94,16 @@ def run_rule(
     ids: list[int] | None = None,
     params: dict[str, Any] | None = None,
     old: dict[str, Any] | None = None,
+    rule: Rule | None = None,
 ) -> Outcome:
     """Evaluate rule ``name`` now (``occurrence``: the scheduled time it stands for, which the
     period key uses); ``ids`` limits it to some records (events). Errors are recorded in the run
-    history and returned, not raised."""
+    history and returned, not raised. ``rule``: evaluate this (unpublished) rule instead of the
+    published one named ``name`` — the designer's dry run of a draft."""
     from ..runtime import runtime  # (the runtime builds on the alert layer)
 
     snapshot = runtime().registry.current()
-    rule = find_rule(snapshot, name)
+    rule = rule or find_rule(snapshot, name)
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     outcome = Outcome(rule.name, dry_run)
@@ -235,15 +238,36 @@ def _dry(snapshot, prepared: PreparedRule, env, candidates, outcome: Outcome) ->
     outcome.fired = len(fresh)
     reader = RecordService(snapshot, None, system=True)
     titles = reader.titles(rule.entity, [c[0] for c in fresh[:SAMPLE]])
+    shown = _explaining_fields(prepared)
     outcome.sample = [
         {
             "id": record_id,
             "title": titles.get(record_id),
             "period_key": key,
             "metrics": actions._json(metrics),
+            "values": _shown_values(reader, rule.entity, record_id, shown),
         }
         for record_id, metrics, _values, key in fresh[:SAMPLE]
     ]
+
+
+def _explaining_fields(prepared: PreparedRule) -> list[str]:
+    """The record's own fields the rule's condition reads (not personal ones): with the metric
+    values they explain why a record matches."""
+    entity = prepared.entity
+    names = []
+    for path in sorted(deps(prepared.node).paths):
+        f = entity.field(path)
+        if f is not None and not f.encrypted and not f.get("pii"):
+            names.append(f.name)
+    return names[:8]
+
+
+def _shown_values(reader: RecordService, entity: str, record_id: int, names: list[str]) -> dict[str, Any]:
+    if not names:
+        return {}
+    record = reader.get(entity, record_id)
+    return {n: record.get(n) for n in names}
 
 
 def _describe(exc: Exception) -> str:

@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
         board,
         comment_pages,
         dashboard_pages,
+        design_alert,
+        design_entity,
+        design_form,
         designer,
         errors,
         exports,
@@ -45,6 +48,7 @@ def init_app(app: Flask) -> None:
         workflow_pages,
     )
 
+    assert design_alert and design_entity and design_form  # the designer's editors register on its blueprint
     htmx.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)

@@ -5,20 +5,22 @@ change) and saves it through :class:`~scrm.definitions.DefinitionService` — dr
 invalid, and the page lists each problem at its JSON path; publishing shows the migration plan
 first and is impossible while there are errors. Each form carries the ETag of the version the
 designer opened, so a second designer's save in between is reported instead of overwritten.
-The structured editors (entity fields, form layout) and the JSON view change the same draft.
+The structured editors (``design_<kind>`` modules, registered with :func:`editor`) and the JSON
+view change the same draft; the condition builder (:mod:`.condition_builder`) serves them all.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ..definitions import dependants
 from ..designer import edits
-from ..errors import Conflict, NotFound, ScrmError, ValidationFailed
+from ..errors import BadRequest, Conflict, Detail, NotFound, ScrmError, ValidationFailed
 from ..i18n import _, text
 from ..meta import store
 from ..meta.diff import diff
@@ -26,8 +28,8 @@ from ..meta.problems import Problem
 from ..meta.structure import KINDS
 from ..runtime import runtime, snapshot
 from ..security.access import require_designer
-from .filter_builder import operator_label
-from .pages import require_login
+from . import condition_builder as conditions
+from .pages import require_login, service
 from .render import render
 from .times import local_time
 
@@ -142,13 +144,14 @@ def index():
                 "url": url_for("designer.document", kind=kind, name=name),
             }
         )
-    entities = sorted(snapshot().entities) if kind == "form" else []
+    entities = sorted(snapshot().entities) if kind in NEEDS_ENTITY else []
     return render(
         "design_index",
         {"kind": kind, "kinds": [(k, kind_label(k)) for k in KINDS], "docs": docs, "entities": entities},
     )
 
 
+NEEDS_ENTITY = ("form", "alert", "workflow", "dashboard")
 SKELETONS = {
     "entity": lambda name, label, entity: {
         "kind": "entity",
@@ -188,6 +191,25 @@ SKELETONS = {
                 }
             ],
         },  # fmt: skip
+    },
+    "alert": lambda name, label, entity: {
+        "kind": "alert",
+        "name": name,
+        "label": label,
+        "entity": entity,
+        "enabled": False,
+        "severity": "medium",
+        "schedule": {"cron": "0 8 * * *", "tz": "Asia/Shanghai"},
+        "dedupe": {"key": ["rule", "record", "run_date"]},
+        "actions": [],
+    },
+    "dashboard": lambda name, label, entity: {
+        "kind": "dashboard",
+        "name": name,
+        "label": label,
+        "time": {"default": {"from": "today-29d", "to": "now"}},
+        "datasets": {"main": {"entity": entity, "time_field": "created_at"}},
+        "widgets": [],
     },
 }
 
@@ -249,28 +271,53 @@ def import_bundle():
 
 
 # -- one document ---------------------------------------------------------------------------------
+EDITORS: dict[str, Callable[[Working], dict]] = {}
+
+
+def editor(kind: str):
+    """Register the structured editor of ``kind``: a function giving its template's context
+    (the template is ``pages/design_<kind>.html``)."""
+
+    def register(context: Callable[[Working], dict]):
+        EDITORS[kind] = context
+        return context
+
+    return register
+
+
+def page_context(w: Working, tab: str) -> dict:
+    return {
+        "w": w,
+        "tab": tab,
+        "tabs": [t for t in TABS if t != "edit" or w.kind in EDITORS],
+        "kind_label": kind_label(w.kind),
+        "label": text(w.body.get("label")) or w.name,
+    }
+
+
 @bp.get("/<kind>/<name>")
 def document(kind: str, name: str):
     w = working(kind, name)
-    structured = kind in ("entity", "form")
+    structured = kind in EDITORS
     tab = request.args.get("tab") or ("edit" if structured else "json")
     if tab not in TABS or (tab == "edit" and not structured):
         tab = "json"
-    context = {
-        "w": w,
-        "tab": tab,
-        "tabs": [t for t in TABS if t != "edit" or structured],
-        "kind_label": kind_label(kind),
-        "label": text(w.body.get("label")) or name,
-    }
+    context = page_context(w, tab)
     context.update(TAB_CONTEXT[tab](w))
     return render("design_document", context)
 
 
+def edit_page(w: Working, status: int = 200, **overrides):
+    """The editor tab again, with what the designer submitted (``overrides``) when it could not be
+    saved: nothing typed is lost."""
+    context = page_context(w, "edit")
+    context.update(EDITORS[w.kind](w))
+    context.update(overrides)
+    return render("design_document", context), status
+
+
 def edit_context(w: Working) -> dict:
-    if w.kind == "entity":
-        return entity_context(w)
-    return form_context(w)
+    return EDITORS[w.kind](w)
 
 
 def json_context(w: Working) -> dict:
@@ -336,9 +383,8 @@ def save_json(kind: str, name: str):
 
 def render_document_with_source(kind: str, name: str, source: str):
     """The JSON tab again with what the designer typed (never lose their text)."""
-    w = working(kind, name)
-    context = {"w": w, "tab": "json", "tabs": [t for t in TABS if t != "edit" or kind in ("entity", "form")],
-               "kind_label": kind_label(kind), "label": text(w.body.get("label")) or name, "source": source}  # fmt: skip
+    context = page_context(working(kind, name), "json")
+    context["source"] = source
     return render("design_document", context), 422
 
 
@@ -404,190 +450,41 @@ def discard(kind: str, name: str):
     return back(kind, name)
 
 
-# -- the entity editor ---------------------------------------------------------------------------
-def entity_context(w: Working) -> dict:
-    types = runtime().field_types
-    fields = []
-    active = {f.get("name") for f in w.body.get("fields", []) if isinstance(f, dict)}
-    published = (w.published.body if w.published else {}).get("fields", [])
-    for f in w.body.get("fields", []):
-        if not isinstance(f, dict):
-            continue
-        fields.append(
-            {
-                "name": f.get("name"),
-                "label": text(f.get("label")) or f.get("name"),
-                "type": f.get("type"),
-                "required": bool(f.get("required")),
-                "active": f.get("active", True),
-                "new": not any(p.get("name") == f.get("name") for p in published),
-            }
-        )
-    removed = [p for p in published if p.get("name") not in active and p.get("active", True)]
-    return {
-        "fields": fields,
-        "removed": [{"name": p["name"], "label": text(p.get("label")) or p["name"]} for p in removed],
-        "types": [t.name for t in types],
-        "entities": sorted(snapshot().entities),
-        "impact": None,
-    }
+# -- the condition builder ------------------------------------------------------------------------
+PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 
-def field_spec(form) -> dict:
-    """The add-field form as a field definition (type-aware options)."""
-    ftype = form.get("type", "")
-    zh = form.get("label", "").strip()
-    spec: dict = {
-        "name": form.get("name", "").strip(),
-        "type": ftype,
-        "label": {"zh-CN": zh or form.get("name", ""), "en": form.get("label_en", "").strip() or zh},
-    }
-    if form.get("required"):
-        spec["required"] = True
-    if form.get("max_length", "").strip().isdigit():
-        spec["max_length"] = int(form["max_length"])
-    if ftype in ("ref",) and form.get("target"):
-        spec["target"] = form["target"]
-    if ftype in ("enum", "multi_enum", "tags") and form.get("options", "").strip():
-        spec["options"] = edits.enum_options(form["options"])
-    help_text = form.get("help", "").strip()
-    if help_text:
-        spec["help"] = {"zh-CN": help_text, "en": help_text}
-    return spec
-
-
-@bp.post("/entity/<name>/fields")
-def add_field(name: str):
-    w = working("entity", name)
-    try:
-        body = edits.add_field(w.body, field_spec(request.form))
-    except ValidationFailed as exc:
-        flash(exc.message, "danger")
-        return back("entity", name)
-    save("entity", name, body, comment=_("Added field {field}").format(field=request.form.get("name")))
-    return back("entity", name)
-
-
-@bp.post("/entity/<name>/fields/<field>/deactivate")
-def deactivate_field(name: str, field: str):
-    """Take the field out of the draft, unless published definitions still use it: then the
-    page lists them (each place) and nothing changes."""
-    w = working("entity", name)
-    found = []
-    if w.published and any(f.get("name") == field for f in w.published.body.get("fields", [])):
-        found = runtime().definitions.field_impact(name, field)
-    blocking = dependants(found)
-    if blocking:
-        flash(
-            _("{field} cannot be deactivated: {users} use it. Change them first.").format(
-                field=field, users=", ".join(blocking)
-            ),
-            "danger",
-        )
-        context = {"w": w, "tab": "edit", "tabs": list(TABS), "kind_label": kind_label("entity"),
-                   "label": text(w.body.get("label")) or name}  # fmt: skip
-        context.update(entity_context(w))
-        context["impact"] = {
-            "field": field,
-            "blocking": blocking,
-            "problems": [p for p in found if p.severity == "error"],
-            "affected": [d for d in dependants(found, errors_only=False) if d not in blocking],
-        }
-        return render("design_document", context), 422
-    try:
-        body = edits.without_field(w.body, field)
-    except ValidationFailed as exc:
-        flash(exc.message, "danger")
-        return back("entity", name)
-    affected = dependants(found, errors_only=False)
-    if affected:
-        flash(_("Forms and roles that show it leave it out: {which}.").format(which=", ".join(affected)), "info")
-    save("entity", name, body, comment=_("Deactivated field {field}").format(field=field))
-    return back("entity", name)
-
-
-# -- the form editor -----------------------------------------------------------------------------
-def form_context(w: Working) -> dict:
-    snap = snapshot()
-    entity = snap.entity(w.body.get("entity")) if isinstance(w.body.get("entity"), str) else None
-    placed = edits.placed_fields(w.body)
-    fields = [(f.name, text(f.label) or f.name) for f in entity.active_fields] if entity else []
-    labels = dict(fields)
-    types = runtime().field_types
-    kinds = {f.name: (types.get(f.type).value_kind if types.get(f.type) else "string") for f in
-             (entity.active_fields if entity else [])}  # fmt: skip
-    return {
-        "nodes": edits.layout_nodes(w.body),
-        "field_labels": labels,
-        "unplaced": [(n, label) for n, label in fields if n not in placed],
-        "all_fields": fields,
-        "value_kinds": kinds,
-        "operators": RULE_OPERATORS,
-        "effects": RULE_EFFECTS,
-        "entity_missing": entity is None,
-        "text": text,
-        "operator_label": operator_label,
-    }
-
-
-RULE_OPERATORS = ("eq", "ne", "in", "not_in", "is_null", "is_not_null", "gt", "gte", "lt", "lte", "contains")
-RULE_EFFECTS = ("show", "hide", "require", "disable")
-
-
-def rule_from(form, snap, entity_name: str) -> list[dict] | None:
-    """The rule row of a form editor form (effect + field / operator / value), or None."""
-    field_name = form.get("rule_field", "")
-    if not field_name:
+def condition_of(prefix: str, entity_name: str, cond, *, count: bool = False) -> conditions.Builder | None:
+    """A builder showing ``cond`` over the published entity ``entity_name`` (None when it is not published)."""
+    entity = snapshot().entity(entity_name) if isinstance(entity_name, str) else None
+    if entity is None:
         return None
-    entity = snap.entity(entity_name)
-    f = entity.field(field_name) if entity else None
-    ftype = runtime().field_types.get(f.type) if f else None
-    when = edits.leaf(field_name, form.get("rule_op", "eq"), form.get("rule_value", ""),
-                      ftype.value_kind if ftype else "string")  # fmt: skip
-    effect = form.get("rule_effect", "show")
-    return [{"effect": effect if effect in RULE_EFFECTS else "show", "when": when}]
+    root = conditions.from_condition(cond, entity)
+    return conditions.build(service(), prefix, entity, root, count=count)
 
 
-def form_edit(name: str, change, comment: str):
-    w = working("form", name)
-    try:
-        body = change(w.body)
-    except ValidationFailed as exc:
-        flash(exc.message, "danger")
-        return back("form", name)
-    save("form", name, body, comment=comment)
-    return back("form", name)
+def submitted_condition(prefix: str, entity_name: str) -> conditions.Builder | None:
+    """The builder ``prefix`` as the submitted form has it (its condition, or rows with problems)."""
+    entity = snapshot().entity(entity_name) if isinstance(entity_name, str) else None
+    if entity is None or f"{prefix}:r:t" not in request.form:
+        return None
+    return conditions.build(service(), prefix, entity, conditions.read(request.form, prefix, entity), count=False)
 
 
-@bp.post("/form/<name>/place")
-def place_field(name: str):
-    form = request.form
-    w_entity = working("form", name).body.get("entity", "")
-    rules = rule_from(form, snapshot(), w_entity)
-    field_name = form.get("field", "")
-    return form_edit(
-        name,
-        lambda body: edits.place_field(body, form.get("section", ""), field_name, form.get("widget") or None, rules),
-        _("Placed field {field}").format(field=field_name),
-    )
-
-
-@bp.post("/form/<name>/move")
-def move_node(name: str):
-    delta = -1 if request.form.get("direction") == "up" else 1
-    address = request.form.get("address", "")
-    return form_edit(name, lambda body: edits.move_node(body, address, delta), _("Moved an item"))
-
-
-@bp.post("/form/<name>/remove")
-def remove_node(name: str):
-    address = request.form.get("address", "")
-    return form_edit(name, lambda body: edits.remove_node(body, address), _("Removed an item"))
-
-
-@bp.post("/form/<name>/rules")
-def set_rules(name: str):
-    address = request.form.get("address", "")
-    w_entity = working("form", name).body.get("entity", "")
-    rules = None if request.form.get("clear") else rule_from(request.form, snapshot(), w_entity)
-    return form_edit(name, lambda body: edits.set_rules(body, address, rules), _("Changed a rule"))
+@bp.post("/condition")
+def condition_builder():
+    """The builder re-rendered after a change (htmx): rows fitted to their fields, the JSON, and
+    how many records match now."""
+    prefix = request.form.get("cb_prefix", "")
+    entity = snapshot().entity(request.form.get("cb_entity", ""))
+    if not PREFIX.match(prefix) or entity is None:
+        raise NotFound(_("There is no such condition."))
+    if f"{prefix}:r:t" not in request.form and request.form.get("cb_json"):
+        try:
+            root = conditions.from_condition(json.loads(request.form["cb_json"]), entity)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(_("Not valid JSON at line {line}, column {column}: {error}").format(
+                line=exc.lineno, column=exc.colno, error=exc.msg), [Detail("cb_json", exc.msg)]) from None  # fmt: skip
+    else:
+        root = conditions.read(request.form, prefix, entity)
+    return render("design_condition", {"cb": conditions.build(service(), prefix, entity, root)})

@@ -190,11 +190,11 @@ def _row(svc: RecordService, f: FieldDef, index: int, op: str, values: list[str]
     row = BuilderRow(index, f.name, op, values, value2.strip())
     label = date_operator_label if f.type in ("date", "datetime") else operator_label
     row.operators = [Choice(o, label(o), o == op) for o in ops]
-    row.widget, row.choices = _widget(svc, f, op, row.values)
+    row.widget, row.choices = value_widget(svc, f, op, row.values)
     return row
 
 
-def _widget(svc: RecordService, f: FieldDef, op: str, values: list[str]) -> tuple[str, list[Choice]]:
+def value_widget(svc: RecordService, f: FieldDef, op: str, values: list[str]) -> tuple[str, list[Choice]]:
     if op in NO_VALUE:
         return "none", []
     if op in DAYS_VALUE:
@@ -227,19 +227,19 @@ def _leaf(svc: RecordService, f: FieldDef, row: BuilderRow) -> dict | None:
             value = _days(row.values)
         elif op in LIST_VALUE:
             parts = row.values if row.widget == "multi" else LIST_SPLIT.split(row.value)
-            value = [_one(svc, f, p) for p in parts if p]
+            value = [json_value(svc, f, p) for p in parts if p]
             if not value:
                 return None
         elif op == "between":
             if not (row.values and row.value2):
                 return _incomplete(row)
-            value = [_one(svc, f, row.values[0]), _one(svc, f, row.value2)]
+            value = [json_value(svc, f, row.values[0]), json_value(svc, f, row.value2)]
         elif not row.values:
             return None
         elif op in ("contains", "not_contains", "starts_with", "ends_with"):
             value = row.values[0][:100]
         else:
-            value = _one(svc, f, row.values[0])
+            value = json_value(svc, f, row.values[0])
     except ConversionError as exc:
         row.error = exc.message
         return None
@@ -259,7 +259,7 @@ def _days(values: list[str]) -> str:
     return f"{int(raw)}d"
 
 
-def _one(svc: RecordService, f: FieldDef, raw: str):
+def json_value(svc: RecordService, f: FieldDef, raw: str):
     """One value as the condition language wants it (the field type's JSON form)."""
     ftype = svc.field_types[f.type]
     if f.type == "datetime":  # the builder asks for days: that day at 00:00, local time
