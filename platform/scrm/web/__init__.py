@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
         design_alert,
         design_entity,
         design_form,
+        design_workflow,
         designer,
         errors,
         exports,
@@ -48,7 +49,9 @@ def init_app(app: Flask) -> None:
         workflow_pages,
     )
 
-    assert design_alert and design_entity and design_form  # the designer's editors register on its blueprint
+    assert (
+        design_alert and design_entity and design_form and design_workflow
+    )  # the designer's editors register on its blueprint
     htmx.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)

@@ -14,13 +14,13 @@ from ..alerts.engine import run_rule
 from ..alerts.model import Rule
 from ..i18n import _, text
 from ..runtime import runtime, snapshot
+from .design_actions import ACTION_TYPES, action_from_form, action_summary, people_fields
 from .designer import Working, back, bp, condition_of, edit_page, editor, save, submitted_condition, working
 from .render import render
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 TRIGGERS = ("record_created", "record_changed", "record_saved")
 DEDUPE_KEYS = ("rule", "record", "run_date", "week", "month", "year")
-ACTION_TYPES = ("create_task", "notify", "tag")
 METRIC_FUNCTIONS = ("count", "sum", "avg", "min", "max", "last")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 CRON = re.compile(r"^\S+( \S+){4}$")
@@ -29,50 +29,6 @@ CRON = re.compile(r"^\S+( \S+){4}$")
 def severity_label(severity: str) -> str:
     return {"info": _("info"), "low": _("low"), "medium": _("medium"), "high": _("high"),
             "critical": _("critical")}.get(severity, severity)  # fmt: skip
-
-
-def action_summary(action: dict) -> str:
-    do = action.get("do")
-    if do == "create_task":
-        return _("Task for {who}: {title}").format(who=recipient_text(action.get("assign_to")),
-                                                    title=text(action.get("title")) or "—")  # fmt: skip
-    if do == "notify":
-        who = ", ".join(recipient_text(r) for r in action.get("to") or [])
-        return _("Notify {who} by {channels}: {subject}").format(
-            who=who or "—", channels=", ".join(action.get("channels") or [action.get("channel") or "inapp"]),
-            subject=text(action.get("subject")) or action.get("template") or "—")  # fmt: skip
-    if do == "tag":
-        return _("Tag {tags}").format(tags=", ".join(action.get("add") or []) or "—") + (
-            " · " + _("removed when no longer matching") if action.get("remove_when") == "unmatched" else ""
-        )
-    return _("{action} (edit in the JSON view)").format(action=do)
-
-
-def recipient_text(recipient) -> str:
-    if not isinstance(recipient, dict):
-        return "—"
-    if "field" in recipient:
-        return _("the record's {field}").format(field=recipient["field"])
-    if "role" in recipient:
-        return _("role {role}").format(role=recipient["role"])
-    return ", ".join(f"{k} {v}" for k, v in recipient.items() if isinstance(v, str))
-
-
-def people_fields(entity) -> list[tuple[str, str]]:
-    """The record's fields that name a person (employee or user), also one step away."""
-    if entity is None:
-        return []
-    out = []
-    for f in entity.active_fields:
-        if f.type == "ref" and f.get("target") == "employee":
-            out.append((f.name, text(f.label) or f.name))
-    snap = snapshot()
-    for f in entity.active_fields:
-        target = snap.entity(f.get("target")) if f.type == "ref" and f.get("target") != "employee" else None
-        for g in target.active_fields if target else ():
-            if g.type == "ref" and g.get("target") == "employee":
-                out.append((f"{f.name}.{g.name}", f"{text(f.label)} → {text(g.label)}"))
-    return out
 
 
 @editor("alert")
@@ -189,35 +145,10 @@ def alert_conditions(name: str):
 
 @bp.post("/alert/<name>/actions")
 def add_alert_action(name: str):
-    form = request.form
-
     def change(body: dict) -> str | None:
-        do = form.get("do", "")
-        zh, en = form.get("title", "").strip(), form.get("title_en", "").strip()
-        who = form.get("who", "")
-        if do == "create_task":
-            if not zh or not who:
-                return _("A task needs a title and someone to do it.")
-            action = {"do": "create_task", "assign_to": {"field": who}, "title": {"zh-CN": zh, "en": en or zh},
-                      "priority": form.get("priority") or "P3", "due": form.get("due") or "P3D"}  # fmt: skip
-        elif do == "notify":
-            if not zh or not who:
-                return _("A notification needs a subject and a recipient.")
-            channels = [c for c in form.getlist("channels") if c] or ["inapp"]
-            action = {"do": "notify", "to": [{"field": who}], "channels": channels,
-                      "subject": {"zh-CN": zh, "en": en or zh}}  # fmt: skip
-        elif do == "tag":
-            tags = [t.strip() for t in form.get("tags", "").replace("，", ",").split(",") if t.strip()]
-            if not tags:
-                return _("Give the tag to add.")
-            action = {"do": "tag", "add": tags, **({"remove_when": "unmatched"} if form.get("untag") else {})}
-        else:
-            return _("Choose what the rule does.")
-        if do == "create_task":
-            try:
-                durations.parse(action["due"])
-            except ValueError:
-                return _("The due time must be an ISO duration such as P3D.")
+        action, problem = action_from_form(request.form)
+        if problem:
+            return problem
         body.setdefault("actions", []).append(action)
         return None
 

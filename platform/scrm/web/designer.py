@@ -203,6 +203,27 @@ SKELETONS = {
         "dedupe": {"key": ["rule", "record", "run_date"]},
         "actions": [],
     },
+    "workflow": lambda name, label, entity: {
+        "kind": "workflow",
+        "name": name,
+        "label": label,
+        "entity": entity,
+        "state_field": "status",
+        "initial": "new",
+        "states": {
+            "new": {"label": {"zh-CN": "新建", "en": "New"}, "category": "open"},
+            "done": {"label": {"zh-CN": "已完成", "en": "Done"}, "category": "done", "final": True},
+        },
+        "transitions": [
+            {
+                "name": "finish",
+                "label": {"zh-CN": "完成", "en": "Finish"},
+                "from": ["new"],
+                "to": "done",
+                "style": "primary",
+            },
+        ],  # fmt: skip
+    },
     "dashboard": lambda name, label, entity: {
         "kind": "dashboard",
         "name": name,
