@@ -163,6 +163,14 @@ class DashboardService:
 
         return self.snapshot.cached(("dashboard-plan", name), build)
 
+    def draft_plan(self, doc: dict, etag: str) -> Plan:
+        """The plan of an unpublished dashboard document (the designer's preview)."""
+
+        def build() -> Plan:
+            return prepare(self.snapshot.field_types, self.snapshot.entity, doc, collect=True)
+
+        return self.snapshot.cached(("dashboard-draft", doc.get("name"), etag), build)
+
     def widget(self, plan: Plan, widget_id: str) -> WidgetPlan:
         widget = plan.widgets.get(widget_id)
         if widget is None:
@@ -199,7 +207,7 @@ class DashboardService:
     # -- parameters -----------------------------------------------------------------------------
     def params(self, plan: Plan, args) -> Params:
         env = self.svc.environment()
-        now = env.now.replace(second=0, microsecond=0)  # results may be cached within the minute
+        now = minute_end(env.now)  # results may be cached within the minute
         tz = env.tz
         problems: list[Detail] = []
         spec = {**DEFAULT_TIME, **(plan.doc.get("time", {}).get("default") or {})}
@@ -398,7 +406,7 @@ class DashboardService:
         if not spec:
             return params.time
         env = self.svc.environment()
-        now = env.now.replace(second=0, microsecond=0)
+        now = minute_end(env.now)
         start = resolve_instant(spec.get("from", DEFAULT_TIME["from"]), now, env.tz)
         end = resolve_instant(spec.get("to", "now"), now, env.tz)
         return TimeRange(
@@ -408,7 +416,7 @@ class DashboardService:
 
     def _rows(self, plan: Plan, widget: WidgetPlan, params: Params, time_range: TimeRange, extra):
         env = self.svc.environment(params=params.values)
-        env.now = env.now.replace(second=0, microsecond=0)
+        env.now = minute_end(env.now)
         trees = {
             g.alias: self.tree_groups(self.selected_unit(plan, g, params)) for g in widget.groups if g.kind == "tree"
         }
@@ -483,6 +491,12 @@ class DashboardService:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def minute_end(now: datetime) -> datetime:
+    """The end of ``now``'s minute: "until now" includes what happened this minute, and results
+    stay the same (cacheable) within it."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
 def _getlist(args, name: str) -> list[str]:
     if hasattr(args, "getlist"):
         return args.getlist(name)

@@ -33,10 +33,6 @@ def init_app(app: Flask) -> None:
         board,
         comment_pages,
         dashboard_pages,
-        design_alert,
-        design_entity,
-        design_form,
-        design_workflow,
         designer,
         errors,
         exports,
@@ -49,9 +45,7 @@ def init_app(app: Flask) -> None:
         workflow_pages,
     )
 
-    assert (
-        design_alert and design_entity and design_form and design_workflow
-    )  # the designer's editors register on its blueprint
+    designer.load_editors()
     htmx.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)

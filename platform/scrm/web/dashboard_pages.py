@@ -135,13 +135,15 @@ def _range_text(params: Params) -> str:
     return f"{start:%Y-%m-%d} — {last:%Y-%m-%d}"
 
 
-def _fragment(ds: DashboardService, plan, widget, params: Params) -> dict:
+def fragment(ds: DashboardService, plan, widget, params: Params, *, draft: str | None = None) -> dict:
+    """A widget's template context; ``draft`` (its ETag) for the designer's preview of a draft:
+    cached apart from the published one, and without drill-down."""
     reason = ds.readable(widget)
     if reason:
         return {"forbidden": reason, "widget": widget, "view": None, "drill": None, "data": None, "range": ""}
-    data = ds.data(plan, widget, params)
+    data = ds.data(plan, widget, params, extra_key=("draft", draft) if draft else None)
     v = view(data)
-    drill = _drill_base(plan, widget, params)
+    drill = None if draft else _drill_base(plan, widget, params)
     if drill and v.rows:
         sep = "&" if "?" in drill else "?"
         for row in v.rows:
@@ -163,7 +165,7 @@ def widget(name: str, widget_id: str):
     plan = ds.plan(name)
     w = ds.widget(plan, widget_id)
     params = ds.params(plan, request.args)
-    return render("dashboard_widget", _fragment(ds, plan, w, params))
+    return render("dashboard_widget", fragment(ds, plan, w, params))
 
 
 @bp.get("/d/<name>/print")
@@ -174,7 +176,7 @@ def print_page(name: str):
     cards = []
     for card in _cards(plan, "", lazy=False):
         w = plan.widgets[card["id"]]
-        cards.append({**card, **_fragment(ds, plan, w, params)})
+        cards.append({**card, **fragment(ds, plan, w, params)})
     return render("dashboard_print", {
         "title": text(plan.doc.get("label")) or name, "cards": cards, "range": _range_text(params),
         "filters": [(f["label"], ", ".join(o["label"] for o in f["options"] if o["selected"]) or _("All"))
