@@ -309,7 +309,7 @@ def editor(kind: str):
 def load_editors() -> None:
     """Import the editor modules: each registers its routes on :data:`bp` and its context with
     :func:`editor` (they build on this module, so it cannot import them at its top)."""
-    from . import design_alert, design_dashboard, design_entity, design_form, design_workflow  # noqa: F401
+    from . import design_alert, design_dashboard, design_entity, design_form, design_role, design_workflow  # noqa: F401
 
 
 def page_context(w: Working, tab: str) -> dict:
