@@ -16,8 +16,8 @@ URL = "/design/condition"
 def builder(client, entity: str, data) -> str:
     page = client.get("/design/")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    pairs = [("cb_prefix", "c"), ("cb_entity", entity), ("csrf_token", token), *data]
-    r = client.post(URL, data=MultiDict(pairs))
+    pairs = [("csrf_token", token), *data]
+    r = client.post(f"{URL}?prefix=c&entity={entity}", data=MultiDict(pairs))
     assert r.status_code == 200, r.get_data(as_text=True)[:400]
     return r.get_data(as_text=True)
 
@@ -99,9 +99,9 @@ def test_it_counts_the_matching_records_now(client, seed):
 def test_an_unknown_entity_or_prefix_is_not_found(client, seed):
     page = client.get("/design/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    assert client.post(URL, data={"cb_prefix": "c", "cb_entity": "nope", "csrf_token": token}).status_code == 404
-    assert client.post(URL, data={"cb_prefix": "C;x", "cb_entity": "customer", "csrf_token": token}).status_code == 404
-    bad = client.post(URL, data={"cb_prefix": "c", "cb_entity": "customer", "cb_json": "{", "csrf_token": token})
+    assert client.post(f"{URL}?prefix=c&entity=nope", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"{URL}?prefix=C;x&entity=customer", data={"csrf_token": token}).status_code == 404
+    bad = client.post(f"{URL}?prefix=c&entity=customer", data={"cb_json": "{", "csrf_token": token})
     assert bad.status_code == 400
 
 

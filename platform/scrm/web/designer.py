@@ -502,8 +502,8 @@ def submitted_condition(prefix: str, entity_name: str) -> conditions.Builder | N
 def condition_builder():
     """The builder re-rendered after a change (htmx): rows fitted to their fields, the JSON, and
     how many records match now."""
-    prefix = request.form.get("cb_prefix", "")
-    entity = snapshot().entity(request.form.get("cb_entity", ""))
+    prefix = request.args.get("prefix", "")  # (one form may hold several builders)
+    entity = snapshot().entity(request.args.get("entity", ""))
     if not PREFIX.match(prefix) or entity is None:
         raise NotFound(_("There is no such condition."))
     if f"{prefix}:r:t" not in request.form and request.form.get("cb_json"):
