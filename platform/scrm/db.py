@@ -164,7 +164,7 @@ def time_limit(seconds: float) -> Iterator[None]:
         try:
             yield
         except OperationalError as exc:
-            if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled
+            if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled (psycopg 3)
                 raise
             session.rollback()
             raise TimeLimitExceeded() from None
