@@ -138,3 +138,25 @@ def test_a_new_dashboard_widget_renders_from_the_draft(designer, live_server, se
     designer.wait_for_selector("#pw-total .scrm-kpi-value")
     assert designer.inner_text("#pw-total .scrm-kpi-value").strip() == "3"
     screenshot(designer, "designer-dashboard-preview")
+
+
+def test_a_role_matrix_change_takes_effect_for_its_users(app, designer, browser, live_server, new_page, am_owns_c1):
+    designer.goto(f"{live_server}/design/role/account_manager")
+    designer.uncheck("input[name='a:customer'][value=export]")
+    designer.click("#save-matrix")
+    designer.wait_for_selector("#draft-badge")
+    designer.click("#perm-customer a:has-text('字段')")
+    designer.select_option("select[name='f:notes']", "hidden")
+    designer.click("#save-field-access")
+    designer.wait_for_selector("#draft-badge")
+    publish(designer)
+
+    from scrm.meta import store
+
+    with app.app_context():
+        customer = store.get("role", "account_manager", store.PUBLISHED).body["permissions"]["customer"]
+    assert "export" not in customer["actions"] and customer["fields"]["notes"] == "hidden"
+    am = new_page(browser, live_server, user="am", password="am-pass-1234")
+    am.goto(f"{live_server}/e/customer/{am_owns_c1['c1']}/edit")
+    am.wait_for_selector("input[name=name]")
+    assert am.locator("[name=notes]").count() == 0
