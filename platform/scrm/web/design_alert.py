@@ -15,7 +15,18 @@ from ..alerts.model import Rule
 from ..i18n import _, text
 from ..runtime import runtime, snapshot
 from .design_actions import ACTION_TYPES, action_from_form, action_summary, people_fields
-from .designer import Working, back, bp, condition_of, edit_page, editor, save, submitted_condition, working
+from .designer import (
+    Working,
+    back,
+    bp,
+    change_draft,
+    condition_of,
+    edit_page,
+    editor,
+    save,
+    submitted_condition,
+    working,
+)
 from .render import render
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -65,15 +76,7 @@ def alert_context(w: Working) -> dict:
 
 
 def edit(name: str, change, comment: str):
-    """Apply ``change`` to a copy of the draft and save it (a refusal is flashed, nothing saved)."""
-    w = working("alert", name)
-    body = copy.deepcopy(w.body)
-    problem = change(body)
-    if problem:
-        flash(problem, "danger")
-        return back("alert", name)
-    save("alert", name, body, comment=comment)
-    return back("alert", name)
+    return change_draft("alert", name, change, comment)
 
 
 @bp.post("/alert/<name>/settings")

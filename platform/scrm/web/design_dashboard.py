@@ -14,7 +14,18 @@ from ..errors import NotFound
 from ..i18n import _, text
 from ..runtime import snapshot
 from .dashboard_pages import fragment
-from .designer import Working, back, bp, condition_of, edit_page, editor, save, submitted_condition, working
+from .designer import (
+    Working,
+    back,
+    bp,
+    change_draft,
+    condition_of,
+    edit_page,
+    editor,
+    save,
+    submitted_condition,
+    working,
+)
 from .pages import service
 from .render import render
 
@@ -95,14 +106,7 @@ def dashboard_context(w: Working) -> dict:
 
 
 def edit(name: str, change, comment: str):
-    w = working("dashboard", name)
-    body = copy.deepcopy(w.body)
-    problem = change(body)
-    if problem:
-        flash(problem, "danger")
-        return back("dashboard", name)
-    save("dashboard", name, body, comment=comment)
-    return back("dashboard", name)
+    return change_draft("dashboard", name, change, comment)
 
 
 @bp.post("/dashboard/<name>/datasets")

@@ -14,7 +14,18 @@ from ..i18n import _, current_locale, text
 from ..runtime import snapshot
 from ..workflows.diagram import svg
 from .design_actions import action_from_form, action_summary, people_fields
-from .designer import Working, back, bp, condition_of, edit_page, editor, save, submitted_condition, working
+from .designer import (
+    Working,
+    back,
+    bp,
+    change_draft,
+    condition_of,
+    edit_page,
+    editor,
+    save,
+    submitted_condition,
+    working,
+)
 
 CATEGORIES = ("open", "waiting", "done")
 RELATIONSHIP_ROLES = ("$assignee", "$owner", "$creator", "$supervisor", "$customer")
@@ -94,15 +105,8 @@ def workflow_context(w: Working) -> dict:
     }
 
 
-def edit(name: str, change, comment: str, **back_args):
-    w = working("workflow", name)
-    body = copy.deepcopy(w.body)
-    problem = change(body)
-    if problem:
-        flash(problem, "danger")
-        return back("workflow", name, **back_args)
-    save("workflow", name, body, comment=comment)
-    return back("workflow", name, **back_args)
+def edit(name: str, change, comment: str):
+    return change_draft("workflow", name, change, comment)
 
 
 def label_from(form, key: str = "label") -> dict:

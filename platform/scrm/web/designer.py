@@ -11,6 +11,7 @@ view change the same draft; the condition builder (:mod:`.condition_builder`) se
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -118,6 +119,18 @@ def save(kind: str, name: str, body, comment: str | None = None) -> bool:
     else:
         flash(_("Draft saved."), "success")
     return True
+
+
+def change_draft(kind: str, name: str, change, comment: str, **back_args):
+    """Apply ``change`` to a copy of the draft — it edits the body in place and returns a refusal
+    message, or None — and save it; a refusal is flashed and nothing is saved."""
+    body = copy.deepcopy(working(kind, name).body)
+    problem = change(body)
+    if problem:
+        flash(problem, "danger")
+    else:
+        save(kind, name, body, comment=comment)
+    return back(kind, name, **back_args)
 
 
 def back(kind: str, name: str, tab: str = "edit", **extra):
