@@ -114,3 +114,29 @@ def test_refusals_leave_the_draft_unchanged(app, client, seed, url, data):
     assert r.status_code in (200, 422)
     assert draft(app) == before
     assert "alert-danger" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "items, keep_empty, found, after",
+    [
+        ([{"name": "a"}, {"name": "b"}], True, True, {"xs": [{"name": "b"}]}),
+        ([{"name": "a"}], False, True, {}),
+        ([{"name": "a"}], True, True, {"xs": []}),
+        ([{"name": "b"}, "junk"], True, False, {"xs": [{"name": "b"}, "junk"]}),
+    ],
+)
+def test_drop_item_removes_one_named_item(items, keep_empty, found, after):
+    from scrm.designer.edits import drop_item
+
+    body = {"xs": items}
+    assert drop_item(body, "xs", "a", keep_empty=keep_empty) is found
+    assert body == after
+
+
+def test_removing_an_sla_removes_the_list_with_the_last_one(app, client, seed):
+    page = new_workflow(client)
+    page = post(client, f"/design/workflow/{NAME}/slas", page,
+                [("sla", "t"), ("start", "new"), ("stop", "done"), ("target", "P1D")]).get_data(as_text=True)  # fmt: skip
+    assert [s["name"] for s in draft(app)["slas"]] == ["t"]
+    post(client, f"/design/workflow/{NAME}/slas/remove", page, {"sla": "t"})
+    assert "slas" not in draft(app)

@@ -219,3 +219,17 @@ def _typed(raw: str, value_kind: str):
             return raw  # the checker reports it at its path
         return int(number) if number == number.to_integral() else str(number)
     return raw
+
+
+def drop_item(body: dict, key: str, value: str, *, by: str = "name", keep_empty: bool = True) -> bool:
+    """Remove from the list ``body[key]`` the item whose ``by`` is ``value`` (in place); False when
+    there is none. Without ``keep_empty`` an emptied list leaves the document."""
+    items = body.get(key) or []
+    kept = [x for x in items if not (isinstance(x, dict) and x.get(by) == value)]
+    if len(kept) == len(items):
+        return False
+    if kept or keep_empty:
+        body[key] = kept
+    else:
+        body.pop(key, None)
+    return True

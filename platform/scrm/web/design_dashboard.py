@@ -9,7 +9,7 @@ import copy
 from flask import flash, request
 
 from ..dashboards.service import DashboardService
-from ..designer.edits import NAME
+from ..designer.edits import NAME, drop_item
 from ..errors import NotFound
 from ..i18n import _, text
 from ..runtime import snapshot
@@ -219,12 +219,7 @@ def remove_widget(name: str):
     wid = request.form.get("widget", "")
 
     def change(body: dict) -> str | None:
-        widgets = body.get("widgets") or []
-        kept = [x for x in widgets if not (isinstance(x, dict) and x.get("id") == wid)]
-        if len(kept) == len(widgets):
-            return _("There is no such widget.")
-        body["widgets"] = kept
-        return None
+        return None if drop_item(body, "widgets", wid, by="id") else _("There is no such widget.")
 
     return edit(name, change, _("Removed a widget"))
 

@@ -9,7 +9,7 @@ import copy
 from flask import flash, request
 
 from .. import durations
-from ..designer.edits import NAME
+from ..designer.edits import NAME, drop_item
 from ..i18n import _, current_locale, text
 from ..runtime import snapshot
 from ..workflows.diagram import svg
@@ -229,12 +229,7 @@ def remove_transition(name: str):
     t_name = request.form.get("transition", "")
 
     def change(body: dict) -> str | None:
-        transitions = body.get("transitions") or []
-        kept = [t for t in transitions if not (isinstance(t, dict) and t.get("name") == t_name)]
-        if len(kept) == len(transitions):
-            return _("There is no such transition.")
-        body["transitions"] = kept
-        return None
+        return None if drop_item(body, "transitions", t_name) else _("There is no such transition.")
 
     return edit(name, change, _("Removed transition {name}").format(name=t_name))
 
@@ -276,14 +271,6 @@ def remove_sla(name: str):
     sla = request.form.get("sla", "")
 
     def change(body: dict) -> str | None:
-        slas = body.get("slas") or []
-        kept = [s for s in slas if not (isinstance(s, dict) and s.get("name") == sla)]
-        if len(kept) == len(slas):
-            return _("There is no such SLA.")
-        if kept:
-            body["slas"] = kept
-        else:
-            body.pop("slas", None)
-        return None
+        return None if drop_item(body, "slas", sla, keep_empty=False) else _("There is no such SLA.")
 
     return edit(name, change, _("Removed an SLA"))
