@@ -9,6 +9,8 @@ import re
 import pytest
 from support import csrf, post
 
+SHOW_IF_PERSON = [("rule0:r:t", "group"), ("rule0:r:m", "all"), ("rule0:r.0:t", "leaf"), ("rule0:r.0:f", "customer_type"),
+                  ("rule0:r.0:o", "eq"), ("rule0:r.0:v", "individual"), ("rule1:r:t", "group"), ("rule1:r:m", "all")]  # fmt: skip
 WECHAT_FORM = {"name": "wechat_id", "label": "微信号", "label_en": "WeChat ID", "type": "string", "max_length": "64"}
 
 
@@ -47,18 +49,20 @@ def test_add_place_publish_and_roll_back_through_the_pages(app, client, am_clien
     )
 
     form_page = client.get("/design/form/customer_form").get_data(as_text=True)
-    section = re.search(r'<option value="([0-9.]+)">— 联系方式', form_page) or re.search(
-        r'<option value="([0-9.]+)">[^<]*联系方式', form_page
+    section = re.search(r'<option value="([0-9.]+)">[^<]*联系方式', form_page)
+    r = post(client, "/design/form/customer_form/place", form_page, {"field": "wechat_id", "section": section.group(1)})
+    panel = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="node-panel"' in panel  # the placed field's panel opens
+    address = re.search(r'id="node-rules">.*?name="address" value="([0-9.]+)"', panel, re.S).group(1)
+    r = post(
+        client, "/design/form/customer_form/rules", panel, [("address", address), ("effect0", "show"), *SHOW_IF_PERSON]
     )
-    r = post(client, "/design/form/customer_form/place", form_page, {
-        "field": "wechat_id", "section": section.group(1), "rule_effect": "show",
-        "rule_field": "customer_type", "rule_op": "eq", "rule_value": "individual"})  # fmt: skip
     assert r.status_code == 200
     draft = client.get("/api/v1/definitions/form/customer_form?status=draft").json
     placed = [i for tab in draft["layout"]["items"] for s in tab["items"] for i in s.get("items", [])
               if i.get("field") == "wechat_id"]  # fmt: skip
     assert placed == [{"type": "field", "field": "wechat_id", "rules": [
-        {"effect": "show", "when": {"field": "customer_type", "op": "eq", "value": "individual"}}]}]  # fmt: skip
+        {"effect": "show", "when": {"all": [{"field": "customer_type", "op": "eq", "value": "individual"}]}}]}]  # fmt: skip
     plan = client.get("/design/form/customer_form?tab=publish").get_data(as_text=True)
     post(client, "/design/form/customer_form/publish", plan, {}, base=False)
     # the account manager's form has the input now: no restart

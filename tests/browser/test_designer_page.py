@@ -24,6 +24,13 @@ def stored(app, customer_id: int):
     return value
 
 
+def rebuilt(page, change) -> None:
+    """Make a change in a condition builder and wait until the builder has re-rendered."""
+    with page.expect_response(lambda r: "/design/condition" in r.url):
+        change()
+    page.wait_for_load_state("networkidle")
+
+
 def test_wechat_id_added_placed_published_filled_and_rolled_back(
     app, browser, live_server, new_page, screenshot, am_owns_c1
 ):
@@ -53,19 +60,28 @@ def test_wechat_id_added_placed_published_filled_and_rolled_back(
     designer.click("#publish")
     designer.wait_for_selector("#versions")
 
-    # the form editor: place it in 联系方式, shown for individuals only
+    # the form editor: place it in 联系方式, shown for individuals only (a rule built in the builder)
     designer.goto(f"{live_server}/design/form/customer_form")
     designer.select_option("#pf-field", "wechat_id")
     section = designer.eval_on_selector(
-        "#pf-section", "s => [...s.options].find(o => o.textContent.includes('联系方式')).value"
+        "#pf-section", "s => [...s.options].find(o => o.textContent.endsWith('联系方式')).value"
     )
     designer.select_option("#pf-section", section)
-    designer.select_option("#pr-effect", "show")
-    designer.select_option("#pr-field", "customer_type")
-    designer.select_option("#pr-op", "eq")
-    designer.fill("#pr-value", "individual")
     designer.click("#place-field-submit")
+    designer.wait_for_selector("#node-panel")  # the placed field's panel
+    designer.click("#rule0-r-add_leaf")
+    designer.wait_for_selector("#rule0-r-0-f")
+    rebuilt(designer, lambda: designer.select_option("#rule0-r-0-f", "customer_type"))
+    rebuilt(designer, lambda: designer.select_option("#rule0-r-0-v", "individual"))
+    designer.click("#save-rules")
     designer.wait_for_selector("#form-layout [data-address] >> text=wechat_id")
+    # the live preview decides the draft's rule on what is typed: an institution hides it
+    designer.wait_for_selector("#form-preview input[name=wechat_id]")
+    with designer.expect_response(lambda r: "/preview" in r.url):
+        designer.check("#form-preview input[name=customer_type][value=institution]")
+    designer.wait_for_load_state("networkidle")
+    assert not designer.is_visible("#form-preview input[name=wechat_id]")
+    screenshot(designer, "designer-form-preview")
     designer.click("#go-publish")
     designer.click("#publish")
     designer.wait_for_selector("#versions")

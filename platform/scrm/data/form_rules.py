@@ -116,8 +116,9 @@ def walk(layout: dict, path: tuple[int, ...] = ()) -> Iterator[tuple[dict, tuple
         yield from walk(child, (*path, i))
 
 
-def form_rules(snapshot, entity: EntityDef, form: FormDef | None = None) -> FormRules:
-    """The rules of ``form`` (by default the entity's form), cached per published revision."""
+def form_rules(snapshot, entity: EntityDef, form: FormDef | None = None, *, draft: bool = False) -> FormRules:
+    """The rules of ``form`` (by default the entity's form), cached per published revision; a
+    ``draft`` form (the designer's preview) is prepared afresh, apart from the published one."""
     form = form or snapshot.form_for(entity)
     if form is None:
         return FormRules(entity)
@@ -125,21 +126,24 @@ def form_rules(snapshot, entity: EntityDef, form: FormDef | None = None) -> Form
     def build() -> FormRules:
         rules = FormRules(entity)
         deps: set[str] = set()
-        _collect(snapshot, entity, form, form.layout, (), (), rules, deps)
+        _collect(snapshot, entity, None if draft else form.name, form.layout, (), (), rules, deps)
         rules.deps = frozenset(deps)
         return rules
 
-    return snapshot.cached(("form_rules", entity.name, form.name), build)
+    return build() if draft else snapshot.cached(("form_rules", entity.name, form.name), build)
 
 
-def _collect(snapshot, entity, form, node, path, chain, rules: FormRules, deps: set[str]) -> None:
+def _collect(snapshot, entity, form_name, node, path, chain, rules: FormRules, deps: set[str]) -> None:
+    """Prepare the rules of ``node`` and below; a published form's are cached under their place
+    (``form_name``), a draft's (``None``) under their own JSON."""
     key = node_key(node, path)
     prepared_rules = []
     for i, rule in enumerate(node.get("rules", [])):
         if rule.get("effect") not in EFFECTS:
             continue
         try:
-            cond = prepared(snapshot, rule["when"], entity, "form", key=("form", form.name, key, i))
+            place = ("form", form_name, key, i) if form_name else None
+            cond = prepared(snapshot, rule["when"], entity, "form", key=place)
         except ConditionError:
             continue  # checked when the form was published; a rule that no longer prepares is left out
         prepared_rules.append((rule["effect"], cond))
@@ -155,4 +159,4 @@ def _collect(snapshot, entity, form, node, path, chain, rules: FormRules, deps: 
             rules.placements.setdefault(f.name, []).append(())
         return
     for i, child in enumerate(node.get("items", [])):
-        _collect(snapshot, entity, form, child, (*path, i), chain, rules, deps)
+        _collect(snapshot, entity, form_name, child, (*path, i), chain, rules, deps)

@@ -20,6 +20,7 @@ from ..i18n import _
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 NO_VALUE = frozenset({"is_null", "is_not_null", "is_empty", "is_not_empty"})
 LIST_VALUE = frozenset({"in", "not_in", "has_any", "has_all", "has_none"})
+MAX_RULES = 20  # rules on one layout node (the form schema's limit)
 LIST_SPLIT = re.compile(r"\s*[,，;；、|]\s*")
 
 
@@ -130,6 +131,84 @@ def placed_fields(body: dict) -> set[str]:
 
     visit(layout_nodes(body))
     return found
+
+
+def node_at(body: dict, address: str) -> dict:
+    """The layout node at ``address`` (``""``: the layout root)."""
+    layout = body.get("layout")
+    if not isinstance(layout, dict):
+        raise refuse("layout", _("The form has no layout; fix it in the JSON view."))
+    if address == "":
+        return layout
+    items, index = _container(layout, address)
+    return items[index]
+
+
+def layout_ids(body: dict) -> set[str]:
+    found: set[str] = set()
+
+    def visit(nodes: list[Node]) -> None:
+        for n in nodes:
+            if isinstance(n.item.get("id"), str):
+                found.add(n.item["id"])
+            visit(n.children)
+
+    visit(layout_nodes(body))
+    return found
+
+
+def free_id(body: dict, base: str) -> str:
+    """``base``, or ``base_2``, ``base_3``… — an id no layout node uses yet."""
+    taken, candidate, n = layout_ids(body), base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
+CHILDREN = {"tabs": ("tab",), "tab": ("section", "field", "note"), "section": ("section", "field", "note")}
+
+
+def add_container(body: dict, parent: str, node: dict) -> dict:
+    """``body`` with a new tab or section ``node`` appended to the container at ``parent``
+    (a tab goes into the tabs; a section into a tab or another section)."""
+    out = copy.deepcopy(body)
+    target = node_at(out, parent)
+    if node.get("type") not in CHILDREN.get(str(target.get("type")), ()):
+        raise refuse("parent", _("A {child} cannot go there.").format(child=node.get("type")))
+    ident = node.get("id", "")
+    if not NAME.match(ident):
+        raise refuse("id", _("Use lower-case letters, digits and _, starting with a letter."))
+    if ident in layout_ids(out):
+        raise refuse("id", _("The layout has an item {id!r} already.").format(id=ident))
+    target.setdefault("items", []).append(node)
+    return out
+
+
+def set_props(body: dict, address: str, props: dict) -> dict:
+    """``body`` with the node's keys replaced (a value of None removes the key)."""
+    out = copy.deepcopy(body)
+    target = node_at(out, address)
+    for key, value in props.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return out
+
+
+def move_into(body: dict, address: str, container: str) -> dict:
+    """``body`` with the node at ``address`` moved to the end of the container at ``container``."""
+    if container == address or container.startswith(address + "."):
+        raise refuse("container", _("An item cannot move into itself."))
+    out = copy.deepcopy(body)
+    node = node_at(out, address)
+    target = node_at(out, container)
+    if node.get("type") not in CHILDREN.get(str(target.get("type")), ()):
+        raise refuse("container", _("A {child} cannot go there.").format(child=node.get("type")))
+    target.setdefault("items", []).append(node)
+    items, index = _container(out["layout"], address)  # (the old place is unchanged by an append elsewhere)
+    items.pop(index)
+    return out
 
 
 def _container(layout: dict, address: str) -> tuple[list, int]:

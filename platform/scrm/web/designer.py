@@ -133,6 +133,22 @@ def change_draft(kind: str, name: str, change, comment: str, **back_args):
     return back(kind, name, **back_args)
 
 
+def apply_edit(kind: str, name: str, edit: Callable[[dict], dict], comment: str, **back_args):
+    """Save the result of a pure edit (:mod:`scrm.designer.edits`: body → new body, or a
+    :class:`ValidationFailed` refusal, which is flashed with nothing saved)."""
+
+    def change(body: dict) -> str | None:
+        try:
+            changed = edit(body)
+        except ValidationFailed as exc:
+            return exc.message
+        body.clear()
+        body.update(changed)
+        return None
+
+    return change_draft(kind, name, change, comment, **back_args)
+
+
 def back(kind: str, name: str, tab: str = "edit", **extra):
     return redirect(url_for("designer.document", kind=kind, name=name, tab=tab, **extra))
 
@@ -322,7 +338,15 @@ def editor(kind: str):
 def load_editors() -> None:
     """Import the editor modules: each registers its routes on :data:`bp` and its context with
     :func:`editor` (they build on this module, so it cannot import them at its top)."""
-    from . import design_alert, design_dashboard, design_entity, design_form, design_role, design_workflow  # noqa: F401
+    from . import (  # noqa: F401
+        design_alert,
+        design_dashboard,
+        design_entity,
+        design_form,
+        design_form_preview,
+        design_role,
+        design_workflow,
+    )
 
 
 def page_context(w: Working, tab: str) -> dict:

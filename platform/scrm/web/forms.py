@@ -175,9 +175,11 @@ def form_state(
     return {**record, **values}
 
 
-def rule_states(svc: RecordService, entity: EntityDef, form: FormDef | None, record: dict) -> dict[str, NodeState]:
+def rule_states(
+    svc: RecordService, entity: EntityDef, form: FormDef | None, record: dict, *, draft: bool = False
+) -> dict[str, NodeState]:
     """Each rule-bearing layout node's own state for ``record`` (empty without rules)."""
-    rules = form_rules(svc.snapshot, entity, form) if form is not None else None
+    rules = form_rules(svc.snapshot, entity, form, draft=draft) if form is not None else None
     return rules.evaluate(record, svc.environment()) if rules else {}
 
 
@@ -233,7 +235,12 @@ class LayoutBuilder:
         raw: MultiDict | None = None,
         errors: dict[str, list[str]] | None = None,
         states: dict[str, NodeState] | None = None,
+        *,
+        live: bool = True,
     ):
+        """``live``: each input validates as it changes (not in the designer's preview, which
+        re-renders as a whole)."""
+        self.live = live
         self.svc = svc
         self.entity = entity
         self.mode = mode
@@ -353,7 +360,7 @@ class LayoutBuilder:
             placeholder=placeholder,
             errors=self.errors.get(f.name, []),
             colspan=node.get("colspan", 1),
-            validate_url=url_for("pages.validate_field", entity=self.entity.name, field=f.name),
+            validate_url=url_for("pages.validate_field", entity=self.entity.name, field=f.name) if self.live else "",
             **extra,
         )
 
