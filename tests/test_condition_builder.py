@@ -120,3 +120,19 @@ def test_a_slow_statement_is_cancelled_at_the_time_limit(app):
         with time_limit(5):
             assert db.session.execute(sa.text("SELECT 2")).scalar_one() == 2
         db.session.remove()
+
+
+@pytest.mark.parametrize(
+    "method, path, writer",
+    [
+        ("POST", "/design/condition?prefix=c&entity=customer", False),  # the builder's count only reads
+        ("POST", "/design/form/customer_form/preview", False),
+        ("POST", "/design/form/customer_form/rules", True),
+        ("GET", "/design/form/customer_form", False),
+    ],
+)
+def test_posts_that_only_read_do_not_take_the_writer_lock(app, method, path, writer):
+    from scrm.db import wants_write
+
+    with app.test_request_context(path, method=method):
+        assert wants_write() is writer

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -64,10 +64,20 @@ def run(statement, parameters=None):
     return db.session.connection().execute(statement, parameters)
 
 
+def reads_only(view):
+    """Mark a POST view that writes nothing (the designer's condition count, its form preview):
+    on SQLite its transaction begins as a reader, so the writer lock is not held while it runs."""
+    view.scrm_reads_only = True
+    return view
+
+
 def wants_write() -> bool:
     if _write_intent.get():
         return True
-    return has_request_context() and request.method not in SAFE_METHODS
+    if not has_request_context() or request.method in SAFE_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return not getattr(view, "scrm_reads_only", False)
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import request
 
+from ..db import reads_only
 from ..errors import NotFound
 from ..i18n import _, text
 from ..meta.model import FormDef
@@ -21,6 +22,7 @@ SAMPLES = 12
 
 
 @bp.route("/form/<name>/preview", methods=["GET", "POST"])
+@reads_only
 def form_preview(name: str):
     w = working("form", name)
     svc = service()

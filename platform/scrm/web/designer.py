@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from ..db import reads_only
 from ..designer import edits
 from ..errors import BadRequest, Conflict, Detail, NotFound, ScrmError, ValidationFailed
 from ..i18n import _, text
@@ -536,6 +537,7 @@ def submitted_condition(prefix: str, entity_name: str) -> conditions.Builder | N
 
 
 @bp.post("/condition")
+@reads_only
 def condition_builder():
     """The builder re-rendered after a change (htmx): rows fitted to their fields, the JSON, and
     how many records match now."""
