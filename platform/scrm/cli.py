@@ -486,16 +486,22 @@ def plugins():
 @click.pass_context
 def plugins_list(ctx, as_json):
     """Name, source, hooks, status and last error of every plugin."""
+    from .plugins.manager import recorded_errors
     from .runtime import runtime
 
     with app_context(ctx.find_root()):
         rows = runtime().plugins.status
+        recorded = recorded_errors()  # hook errors any worker met, from the audit trail
+    for r in rows:
+        if r.name in recorded and r.last_error is None:
+            r.last_error_at, r.last_error = recorded[r.name]
     if as_json:
-        click.echo(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2, default=str))
         return
     for r in rows:
+        error = r.error or (f"last error {r.last_error_at:%Y-%m-%d %H:%M} {r.last_error}" if r.last_error else "")
         click.echo(
-            f"{r.name:28} {r.source:12} {r.status:9} {','.join(r.hooks) or '-'}" + (f"  {r.error}" if r.error else "")
+            f"{r.name:28} {r.source:12} {r.status:9} {','.join(r.hooks) or '-'}" + (f"  {error}" if error else "")
         )
 
 

@@ -36,17 +36,19 @@ class HookMixin:
         entity's own rules judge the record."""
         from ..runtime import runtime  # (the runtime builds on the data layer)
 
-        hook = runtime().plugins.pm.hook.scrm_derive_record
-        if hook.get_hookimpls():
-            hook(entity=entity, record=merged, old=current, saving=saving, **self._plugin_access())
+        plugins = runtime().plugins
+        if plugins.pm.hook.scrm_derive_record.get_hookimpls():
+            plugins.call("scrm_derive_record", entity=entity, record=merged, old=current, saving=saving,
+                         **self._plugin_access())  # fmt: skip
 
     def _written(self, entity: EntityDef, record_id: int, changed: set[str], current: dict | None) -> None:
         """Tell plugins (the alert engine among them) about a write, inside its transaction."""
         from ..runtime import runtime
 
-        hook = runtime().plugins.pm.hook.scrm_record_written
-        if hook.get_hookimpls():
-            hook(
+        plugins = runtime().plugins
+        if plugins.pm.hook.scrm_record_written.get_hookimpls():
+            plugins.call(
+                "scrm_record_written",
                 snapshot=self.snapshot,
                 entity=entity,
                 record_id=record_id,
@@ -85,8 +87,9 @@ class HookMixin:
     def _plugin_problems(self, entity: EntityDef, merged: dict, current: dict | None) -> list[Detail]:
         from ..runtime import runtime
 
-        hook = runtime().plugins.pm.hook.scrm_check_record
-        if not hook.get_hookimpls():
+        plugins = runtime().plugins
+        if not plugins.pm.hook.scrm_check_record.get_hookimpls():
             return []
-        results = hook(entity=entity, record=merged, old=current, **self._plugin_access())
+        results = plugins.call("scrm_check_record", validation=True, entity=entity, record=merged, old=current,
+                               **self._plugin_access())  # fmt: skip
         return [Detail(str(name), str(message)) for problems in results for name, message in problems or ()]

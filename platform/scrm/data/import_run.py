@@ -357,8 +357,12 @@ class Runner:
         if status in (DONE, ROLLED_BACK):
             from ..runtime import runtime
 
-            runtime().plugins.pm.hook.scrm_import_finished(
-                snapshot=runtime().registry.current(), entity=self.entity_name, job_id=self.job_id, status=status
+            runtime().plugins.call(
+                "scrm_import_finished",
+                snapshot=runtime().registry.current(),
+                entity=self.entity_name,
+                job_id=self.job_id,
+                status=status,
             )
         db.session.commit()
 

@@ -109,7 +109,7 @@ def channels() -> dict[str, Channel]:
 
     config = current_app.config
     out: dict[str, Channel] = {"email": EmailChannel(config), "sms": SmsGatewayChannel(config)}
-    for extra in runtime().plugins.pm.hook.scrm_notification_channels(config=config):
+    for extra in runtime().plugins.call("scrm_notification_channels", config=config):
         for channel in extra or ():
             out[channel.name] = channel
     return out

@@ -2,6 +2,13 @@
 
 A plugin that fails to import or register is recorded with its error and skipped: it never
 takes the application down. ``SCRM_PLUGINS_DISABLED`` (comma-separated names) turns plugins off.
+
+Hooks are called through :meth:`Plugins.call`. A plugin's implementation that raises does not
+break the page, job or transaction that called it: its database work is undone to a savepoint,
+the error is recorded against the plugin (its status, the log and the audit trail, action
+``plugin_error``) and the others go on — except in a validation hook, where the error becomes a
+problem that refuses the save with a clear message. The built-ins are the product's own code
+and are not isolated: their errors surface like any other.
 """
 
 from __future__ import annotations
@@ -9,7 +16,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import time
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -22,13 +32,27 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "scrm.plugins"
 
 
+SLOW_SECONDS = 2.0  # a hook implementation taking longer is recorded as slow
+
+
 @dataclass
 class PluginStatus:
     name: str
     source: str  # builtin | entry_point | folder
     status: str = "enabled"  # enabled | disabled | failed
-    error: str | None = None
+    error: str | None = None  # why it failed to load
     hooks: list[str] = field(default_factory=list)
+    hook_errors: int = 0  # calls that raised (or ran too long) since this process started
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HookError:
+    plugin: str
+    hook: str
+    error: str
+    at: datetime
 
 
 class Plugins:
@@ -51,6 +75,66 @@ class Plugins:
         if folder and folder.is_dir():
             self._load_folder(folder)
         self.field_types = self._collect_field_types()
+        self.errors: deque[HookError] = deque(maxlen=100)
+        self._sources = {st.name: st.source for st in self.status}
+
+    def call(self, hook: str, *, validation: bool = False, **kwargs) -> list:
+        """The results of every implementation of ``hook`` (in pluggy's order: the last registered
+        first), each given the arguments it names. A plugin's error is recorded and skipped —
+        in a ``validation`` hook it becomes a problem ``("", message)`` that refuses the save."""
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            args = {name: kwargs[name] for name in impl.argnames}
+            if self._sources.get(impl.plugin_name) == "builtin":
+                result = impl.function(**args)
+            else:
+                result = self._isolated(impl.plugin_name, hook, impl.function, args, validation)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _isolated(self, plugin: str, hook: str, function, args: dict, validation: bool):
+        from ..db import db
+
+        session = db.session() if _has_app() else None
+        savepoint = session.begin_nested() if session is not None and session.in_transaction() else None
+        started = time.monotonic()
+        try:
+            result = function(**args)
+        except Exception as exc:  # a plugin's error is its own, not the caller's
+            if savepoint is not None and savepoint.is_active:
+                savepoint.rollback()
+            self.record_error(plugin, hook, f"{type(exc).__name__}: {exc}")
+            if validation:
+                from ..i18n import _
+
+                message = _("The check {plugin} failed, so nothing was saved; please tell IT ({error}).")
+                return [("", message.format(plugin=plugin, error=type(exc).__name__))]
+            return None
+        if savepoint is not None and savepoint.is_active:
+            savepoint.commit()
+        elapsed = time.monotonic() - started
+        if elapsed > SLOW_SECONDS:
+            self.record_error(plugin, hook, f"slow: {elapsed:.1f} s (more than {SLOW_SECONDS:g} s)")
+        return result
+
+    def record_error(self, plugin: str, hook: str, error: str) -> None:
+        """Note a hook's failure: in the plugin's status, the log and (in a request, once it has
+        its answer) the audit trail, so that admins see it whichever worker it happened in."""
+        now = datetime.now(UTC)
+        self.errors.append(HookError(plugin, hook, error, now))
+        for st in self.status:
+            if st.name == plugin:
+                st.hook_errors += 1
+                st.last_error, st.last_error_at = f"{hook}: {error}", now
+        log.warning("plugin %s failed in %s: %s", plugin, hook, error)
+        from flask import has_request_context
+
+        if has_request_context():  # (a job's log has it; writing the audit there would commit its work)
+            from ..security import audit
+
+            audit.later("plugin_error", audit.SYSTEM, reason=f"{plugin}.{hook}: {error}"[:2000],
+                        detail={"plugin": plugin, "hook": hook, "error": error[:2000]})  # fmt: skip
 
     def _register(self, module, name: str, source: str) -> None:
         if name in self.disabled:
@@ -116,3 +200,34 @@ class Plugins:
             if s.name == name:
                 s.status, s.error = "failed", f"{type(exc).__name__}: {exc}"
         log.warning("plugin %s failed: %s", name, exc)
+
+
+def _has_app() -> bool:
+    from flask import has_app_context
+
+    return has_app_context()
+
+
+def recorded_errors(limit: int = 500) -> dict[str, tuple[datetime, str]]:
+    """The latest hook error of each plugin in the audit trail (from any worker or process):
+    plugin → (when, "hook: error")."""
+    import json
+
+    import sqlalchemy as sa
+
+    from ..db import db
+    from ..security.audit import AuditEntry
+
+    table = AuditEntry.__table__
+    rows = db.session.execute(
+        sa.select(table.c.at, table.c.detail).where(table.c.action == "plugin_error").order_by(table.c.id.desc())
+        .limit(limit)
+    ).all()  # fmt: skip
+    out: dict[str, tuple[datetime, str]] = {}
+    for at, detail in rows:
+        found = json.loads(detail or "{}")
+        plugin = found.get("plugin")
+        if plugin and plugin not in out:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            out[plugin] = (when, f"{found.get('hook')}: {found.get('error')}")
+    return out

@@ -51,6 +51,6 @@ def calendars() -> dict[str, Calendar]:
     from ...runtime import runtime
 
     out = builtin_calendars()
-    for extra in runtime().plugins.pm.hook.scrm_calendars():
+    for extra in runtime().plugins.call("scrm_calendars"):
         out.update(extra or {})
     return out
