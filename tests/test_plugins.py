@@ -116,3 +116,30 @@ def test_every_hook_is_documented(hook):
 def test_every_hook_has_a_test(hook):
     tests = "\n".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
     assert re.search(rf"def test_{hook}\b|def test_\w*{hook}\w*\(", tests), f"no test named after {hook}"
+
+
+SMS_OVERRIDE = textwrap.dedent("""
+    from scrm.plugins import hookimpl
+
+
+    class Carrier:
+        name = "sms"
+
+        def send(self, *, address, subject, body, template, params):
+            return "carrier-1"
+
+
+    @hookimpl
+    def scrm_notification_channels(config):
+        return [Carrier()]
+""")
+
+
+def test_builtin_channels_and_calendars_come_through_the_hooks_and_a_plugin_replaces_them(tmp_path):
+    (tmp_path / "carrier.py").write_text(SMS_OVERRIDE)
+    plugins = Plugins(tmp_path, load_entry_points=False)
+    builtin = next(s for s in plugins.status if s.name == "scrm.builtins")
+    assert {"scrm_notification_channels", "scrm_calendars"} <= set(builtin.hooks)
+    in_order = [[c.name for c in extra] for extra in reversed(plugins.call("scrm_notification_channels", config={}))]
+    assert in_order == [["email", "sms"], ["sms"]]  # built-ins first: the plugin's sms wins
+    assert "sse_trading_days" in plugins.call("scrm_calendars")[-1]

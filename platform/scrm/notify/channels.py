@@ -103,13 +103,14 @@ class SmsGatewayChannel:
 
 
 def channels() -> dict[str, Channel]:
-    """The channels of this installation: the built-ins, then those plugins add (a plugin's
-    channel of the same name replaces the built-in)."""
+    """The channels of this installation: the built-ins (:mod:`scrm.plugins.builtins`), then those
+    plugins add (a plugin's channel of the same name replaces the built-in)."""
     from ..runtime import runtime  # (channels are looked up at send time)
 
     config = current_app.config
-    out: dict[str, Channel] = {"email": EmailChannel(config), "sms": SmsGatewayChannel(config)}
-    for extra in runtime().plugins.call("scrm_notification_channels", config=config):
+    out: dict[str, Channel] = {}
+    # in registration order (the built-ins first), so that a later plugin's channel replaces theirs
+    for extra in reversed(runtime().plugins.call("scrm_notification_channels", config=config)):
         for channel in extra or ():
             out[channel.name] = channel
     return out

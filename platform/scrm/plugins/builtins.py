@@ -1,4 +1,5 @@
-"""SCRM's own field types, registered through the same hook a plugin uses."""
+"""SCRM's own field types, notification channels and calendars, registered through the same hooks
+a plugin uses (a plugin's of the same name replaces one of them)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,17 @@ BUILTIN_FIELD_TYPES = (
 @hookimpl
 def scrm_field_types():
     return [cls() for cls in BUILTIN_FIELD_TYPES]
+
+
+@hookimpl
+def scrm_notification_channels(config):
+    from ..notify.channels import EmailChannel, SmsGatewayChannel  # (they read the app's config)
+
+    return [EmailChannel(config), SmsGatewayChannel(config)]
+
+
+@hookimpl
+def scrm_calendars():
+    from ..jobs.calendars import builtin_calendars
+
+    return builtin_calendars()

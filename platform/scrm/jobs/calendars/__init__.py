@@ -50,7 +50,7 @@ def calendars() -> dict[str, Calendar]:
     """Every calendar of this installation: built-ins, then plugins' (which may replace them)."""
     from ...runtime import runtime
 
-    out = builtin_calendars()
-    for extra in runtime().plugins.call("scrm_calendars"):
+    out: dict[str, Calendar] = {}
+    for extra in reversed(runtime().plugins.call("scrm_calendars")):  # built-ins first, then plugins
         out.update(extra or {})
     return out
