@@ -143,3 +143,18 @@ def test_builtin_channels_and_calendars_come_through_the_hooks_and_a_plugin_repl
     in_order = [[c.name for c in extra] for extra in reversed(plugins.call("scrm_notification_channels", config={}))]
     assert in_order == [["email", "sms"], ["sms"]]  # built-ins first: the plugin's sms wins
     assert "sse_trading_days" in plugins.call("scrm_calendars")[-1]
+
+
+@pytest.mark.parametrize(
+    "requires, status",
+    [(">=0.1,<99", "enabled"), (">=99", "incompatible"), ("~=0.1", "incompatible"), (None, "enabled")],
+)
+def test_a_plugin_declares_its_version_and_the_scrm_versions_it_works_with(tmp_path, requires, status):
+    header = "__version__ = '1.4.2'\n" + (f"SCRM_REQUIRES = {requires!r}\n" if requires else "")
+    (tmp_path / "stock.py").write_text(header + STOCK_CODE)
+    plugins = Plugins(tmp_path, load_entry_points=False)
+    found = next(s for s in plugins.status if s.name == "stock")
+    assert (found.status, found.version, found.requires) == (status, "1.4.2", requires)
+    assert ("stock_code" in plugins.field_types) == (status == "enabled")
+    if status == "incompatible":
+        assert "requires SCRM" in found.error

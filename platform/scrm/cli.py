@@ -485,7 +485,7 @@ def plugins():
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def plugins_list(ctx, as_json):
-    """Name, source, hooks, status and last error of every plugin."""
+    """Name, version, source, status, hooks and last error of every plugin."""
     from .plugins.manager import recorded_errors
     from .runtime import runtime
 
@@ -500,9 +500,8 @@ def plugins_list(ctx, as_json):
         return
     for r in rows:
         error = r.error or (f"last error {r.last_error_at:%Y-%m-%d %H:%M} {r.last_error}" if r.last_error else "")
-        click.echo(
-            f"{r.name:28} {r.source:12} {r.status:9} {','.join(r.hooks) or '-'}" + (f"  {error}" if error else "")
-        )
+        line = f"{r.name:28} {r.version or '-':9} {r.source:12} {r.status:12} {','.join(r.hooks) or '-'}"
+        click.echo(line + (f"  {error}" if error else ""))
 
 
 from .jobs.commands import outbox, rules, scheduler, sms_simulator  # noqa: E402

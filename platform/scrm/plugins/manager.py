@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import sys
 import time
 from collections import deque
@@ -29,9 +30,38 @@ from ..fields import FieldType, FieldTypes
 from . import builtins, hookspecs
 
 log = logging.getLogger(__name__)
+
+
+def _scrm_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3]) or (0,)
+
+
+def compatible(version: str, requires: str) -> bool:
+    """Whether ``version`` meets ``requires``: comma-separated clauses such as ``>=0.1,<2``
+    (operators ``>= <= > < == !=``, release numbers only). An unreadable clause is not met."""
+    have = _release(version)
+    for clause in filter(None, (c.strip() for c in requires.split(","))):
+        found = re.fullmatch(r"(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+){0,2})", clause)
+        if not found:
+            return False
+        op, want = found.group(1), _release(found.group(2))
+        width = max(len(have), len(want))
+        a, b = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
+        if not {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]:
+            return False
+    return True
+
+
 ENTRY_POINT_GROUP = "scrm.plugins"
 
 
+SCRM_VERSION = _scrm_version()
 SLOW_SECONDS = 2.0  # a hook implementation taking longer is recorded as slow
 
 
@@ -39,9 +69,11 @@ SLOW_SECONDS = 2.0  # a hook implementation taking longer is recorded as slow
 class PluginStatus:
     name: str
     source: str  # builtin | entry_point | folder
-    status: str = "enabled"  # enabled | disabled | failed
+    status: str = "enabled"  # enabled | disabled | failed | incompatible
     error: str | None = None  # why it failed to load
     hooks: list[str] = field(default_factory=list)
+    version: str | None = None
+    requires: str | None = None  # the SCRM versions it declares it works with, e.g. ">=0.1,<2"
     hook_errors: int = 0  # calls that raised (or ran too long) since this process started
     last_error: str | None = None
     last_error_at: datetime | None = None
@@ -136,18 +168,25 @@ class Plugins:
             audit.later("plugin_error", audit.SYSTEM, reason=f"{plugin}.{hook}: {error}"[:2000],
                         detail={"plugin": plugin, "hook": hook, "error": error[:2000]})  # fmt: skip
 
-    def _register(self, module, name: str, source: str) -> None:
+    def _register(self, module, name: str, source: str, version: str | None = None) -> None:
+        version = getattr(module, "__version__", None) or version
+        requires = getattr(module, "SCRM_REQUIRES", None)
         if name in self.disabled:
-            self.status.append(PluginStatus(name, source, "disabled"))
+            self.status.append(PluginStatus(name, source, "disabled", version=version, requires=requires))
+            return
+        if source != "builtin" and requires is not None and not compatible(SCRM_VERSION, str(requires)):
+            why = f"requires SCRM {requires}; this is {SCRM_VERSION}"
+            log.warning("plugin %s is not loaded: %s", name, why)
+            self.status.append(PluginStatus(name, source, "incompatible", why, version=version, requires=requires))
             return
         try:
             self.pm.register(module, name=name)
         except Exception as exc:  # a broken plugin is reported, never fatal
             log.warning("plugin %s failed to register: %s", name, exc)
-            self.status.append(PluginStatus(name, source, "failed", f"{type(exc).__name__}: {exc}"))
+            self.status.append(PluginStatus(name, source, "failed", f"{type(exc).__name__}: {exc}", version=version))
             return
         hooks = [h.name for h in self.pm.get_hookcallers(module) or ()]
-        self.status.append(PluginStatus(name, source, hooks=hooks))
+        self.status.append(PluginStatus(name, source, hooks=hooks, version=version, requires=requires))
 
     def _load_entry_points(self) -> None:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -159,7 +198,7 @@ class Plugins:
             except Exception as exc:
                 self.status.append(PluginStatus(ep.name, "entry_point", "failed", f"{type(exc).__name__}: {exc}"))
                 continue
-            self._register(module, ep.name, "entry_point")
+            self._register(module, ep.name, "entry_point", ep.dist.version if ep.dist else None)
 
     def _load_folder(self, folder: Path) -> None:
         candidates = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
