@@ -33,7 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     database.init_app(app)
     plugins = Plugins(home / "plugins", disabled=config["SCRM_PLUGINS_DISABLED"])
     app.extensions["scrm"] = Runtime(
-        plugins, Registry(plugins.field_types), DefinitionService(plugins.field_types, home)
+        plugins, Registry(plugins.field_types), DefinitionService(plugins.field_types, home, plugins)
     )
     auth.init_app(app)
     from .web import init_app as init_web

@@ -48,8 +48,10 @@ def _error_count(problems: list[Problem]) -> int:
 
 
 class DefinitionService:
-    def __init__(self, field_types: FieldTypes, home: Path):
+    def __init__(self, field_types: FieldTypes, home: Path, plugins=None):
+        """``plugins`` (:class:`scrm.plugins.manager.Plugins`) hear of each publication."""
         self.field_types = field_types
+        self.plugins = plugins
         self.checker = Checker(field_types, physical_names)
         self.home = home
 
@@ -285,6 +287,13 @@ class DefinitionService:
             detail = {"kind": doc.kind, "name": doc.name, "version": row.version, "source": row.source}
             audit.append(action, actor, detail=detail)
         result.revision = store.bump_revision()
+        if not dry_run and self.plugins is not None:
+            self.plugins.call(
+                "scrm_definitions_published",
+                published=list(result.published),
+                revision=result.revision,
+                user_id=user_id,
+            )
         return result
 
     # -- bundles (test -> production) -----------------------------------------------------

@@ -87,3 +87,19 @@ def scrm_record_written(snapshot, entity, record_id, created, changed, old):
 def scrm_import_finished(snapshot, entity, job_id, status):
     """An import into ``entity`` (a name) finished with ``status`` (``done`` or ``rolled_back``);
     the alert engine runs the rules scheduled ``also_on`` the event ``import.<entity>.completed``."""
+
+
+@hookspec
+def scrm_record_transitioned(snapshot, entity, record_id, transition, from_state, to_state, user_id):
+    """A workflow moved a record (``entity``: the :class:`scrm.meta.model.EntityDef`) from
+    ``from_state`` to ``to_state`` by ``transition`` (its name), inside the writing transaction,
+    after the record, its clocks and its history were written. ``user_id`` is who did it (None for
+    the system: timers, events). As with :func:`scrm_record_written`, queue what must follow."""
+
+
+@hookspec
+def scrm_definitions_published(published, revision, user_id):
+    """Definitions were published (a designer's publish, a rollback, a bundle import or a sync):
+    ``published`` lists ``(kind, name, version)``; ``revision`` is the new configuration revision.
+    Called inside the publishing transaction (not for dry runs), so a plugin can refresh what it
+    derives from definitions — every process picks the new revision up on its next request."""

@@ -314,6 +314,10 @@ def _transit(svc, wf: Workflow, inst, t: Transition, current: dict, cleaned: dic
     audit.append(
         "transition", svc.actor(), entity=entity.name, record_id=written["id"], reason=f"{source}->{target}:{t.name}"
     )
+    from ..runtime import runtime  # (the runtime builds on the engines)
+
+    runtime().plugins.call("scrm_record_transitioned", snapshot=snapshot, entity=entity, record_id=written["id"],
+                           transition=t.name, from_state=source, to_state=target, user_id=svc.user_id)  # fmt: skip
     return Applied(writer.load(entity.name, written["id"]), t.name, source, target)
 
 
