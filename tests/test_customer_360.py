@@ -132,3 +132,49 @@ def test_the_page_costs_the_same_for_5000_trades_as_for_5(client, app, seed):
     print(f"360 page statements: {few} (5 trades), {many} (5,000 trades)")
     assert many == few, (few, many)
     assert many <= 40, many
+
+
+class PanelsPlugin:
+    """A plugin's panels: one read through the viewer's service, one malformed, one bad link."""
+
+    @staticmethod
+    @__import__("scrm.plugins", fromlist=["hookimpl"]).hookimpl
+    def scrm_customer_360_panels(svc, record):
+        customers = svc.list("customer", limit=50).items
+        return [
+            {
+                "label": "客户数 (plugin)",
+                "columns": ["可见客户", "用户"],
+                "rows": [[len(customers), svc.user_id]],
+                "more_url": "javascript:x",
+            },
+            {"columns": ["no label"]},
+        ]
+
+
+class BrokenPanels:
+    @staticmethod
+    @__import__("scrm.plugins", fromlist=["hookimpl"]).hookimpl
+    def scrm_customer_360_panels():
+        raise RuntimeError("panel broke")
+
+
+def test_scrm_customer_360_panels_adds_panels_seen_through_the_viewers_scope(app, client, am_client, am_owns_c1):
+    from scrm.runtime import runtime
+
+    seed = am_owns_c1
+    with app.app_context():
+        plugins = runtime().plugins
+        for plugin, name in ((PanelsPlugin, "panels"), (BrokenPanels, "broken_panels")):
+            plugins.pm.register(plugin, name=name)
+            plugins._sources[name] = "folder"
+    admin = text(client.get(f"/e/customer/{seed['c1']}/360"))
+    manager = am_client.get(f"/e/customer/{seed['c1']}/360")
+    assert manager.status_code == 200  # the broken plugin's panel is left out, the page stands
+    seen = re.compile(r'id="plugin-panel-1-title">客户数 \(plugin\)</span>.*?<td>(\d+)</td><td>(\d+)</td>', re.S)
+    as_manager, as_admin = seen.search(text(manager)), seen.search(admin)
+    assert as_manager and as_admin, admin[admin.index("plugin-panel-1-title") :][:600]
+    assert int(as_manager[1]) == len(am_client.get("/api/v1/records/customer?limit=50").json["items"])
+    assert as_manager[2] != as_admin[2]  # each viewer's own service
+    assert "plugin-panel-2" not in admin and "javascript:x" not in admin
+    assert plugins.errors[-1].plugin == "broken_panels"

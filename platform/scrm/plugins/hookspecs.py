@@ -103,3 +103,12 @@ def scrm_definitions_published(published, revision, user_id):
     ``published`` lists ``(kind, name, version)``; ``revision`` is the new configuration revision.
     Called inside the publishing transaction (not for dry runs), so a plugin can refresh what it
     derives from definitions — every process picks the new revision up on its next request."""
+
+
+@hookspec
+def scrm_customer_360_panels(svc, record):
+    """Return extra panels for a customer's 360° page: a list of mappings with ``label`` (text),
+    ``columns`` (list of headings), ``rows`` (list of lists of cells, shown as text) and optionally
+    ``more_url``. ``svc`` is the viewer's record service — what it reads goes through their
+    permissions and record scopes, so a panel never shows what the viewer may not see; ``record``
+    is the customer as they see it (masked fields masked). Panels follow the trades panel."""

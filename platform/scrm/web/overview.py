@@ -20,7 +20,7 @@ from ..data.reading import MAX_LIMIT
 from ..errors import NotFound, ValidationFailed
 from ..i18n import _, text
 from ..meta.model import EntityDef
-from ..runtime import snapshot
+from ..runtime import runtime, snapshot
 from .forms import LayoutBuilder
 from .pages import check_id, record_title, require_login, service
 from .render import render
@@ -331,6 +331,24 @@ def _moment(value) -> datetime:
     return datetime(value.year, value.month, value.day)
 
 
+def plugin_panels(svc, record: dict) -> list[Panel]:
+    """The panels plugins add (``scrm_customer_360_panels``); a panel without a label or with rows
+    that are not lists is left out, and a link goes only to a page of this site or an http(s) one."""
+    out = []
+    for panels in runtime().plugins.call("scrm_customer_360_panels", svc=svc, record=record):
+        for p in panels if isinstance(panels, list | tuple) else ():
+            try:
+                more = str(p.get("more_url") or "")
+                out.append(Panel(
+                    str(p["label"]), [str(c) for c in p.get("columns", [])],
+                    [[str(c) for c in row] for row in p.get("rows", [])],
+                    more if more.startswith(("/", "https://", "http://")) and not more.startswith("//") else "",
+                ))  # fmt: skip
+            except (KeyError, TypeError, AttributeError):
+                continue
+    return out
+
+
 @bp.get("/e/customer/<int:record_id>/360")
 def customer_360(record_id: int):
     svc = service()
@@ -354,6 +372,7 @@ def customer_360(record_id: int):
         "sectors": pie,
         "holdings": holdings,
         "trades": view.trades(),
+        "plugin_panels": plugin_panels(svc, view.record),
         "timeline": timeline,
         "kinds": [(k, kind_label(k), k in kinds) for k in KIND_LABELS],
         "tasks": view.open_tasks(),
