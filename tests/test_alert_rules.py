@@ -230,6 +230,15 @@ def drawdown(w):
     return hit, miss
 
 
+def hnw_asset_drop(w):
+    hit, miss = (
+        w.customer(asset_tier="hnw", total_assets=Decimal(total), previous_total_assets=Decimal("10000000"),
+                   assets_as_of=day(0))
+        for total in ("6500000", "7100000")
+    )  # fmt: skip
+    return hit, miss
+
+
 def elderly(w):
     hit, miss = w.customer(born=day(-76 * 366)), w.customer(born=day(-66 * 366))
     w.n += 1
@@ -301,6 +310,7 @@ SCENARIOS = {
     "alr_id_expiring": id_expiring,
     "alr_margin_ratio": margin,
     "alr_drawdown_care": drawdown,
+    "alr_hnw_asset_drop": hnw_asset_drop,
     "alr_elderly_high_risk": elderly,
     "alr_idle_cash": idle_cash,
     "alr_tier_upgrade": tier_upgrade,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import click
 
 from .errors import ScrmError
 
+log = logging.getLogger(__name__)
+
 
 class State:
     def __init__(self, debug: bool):
         self.debug = debug
         self._app = None
+        self.plugin_commands: dict[str, click.Command] | None = None  # see ScrmGroup.plugin_commands
 
     @property
     def app(self):
@@ -27,6 +31,31 @@ class State:
 
 
 class ScrmGroup(click.Group):
+    """The ``scrm`` group: the built-in commands, then those plugins add (``scrm_cli_commands``),
+    which are only looked for — creating the application and its plugins — when a name is not a
+    built-in one or the commands are listed."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.plugin_commands(ctx)})
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, name) or self.plugin_commands(ctx).get(name)
+
+    def plugin_commands(self, ctx) -> dict[str, click.Command]:
+        root = ctx.find_root()
+        if not isinstance(root.obj, State):
+            root.obj = State(debug=False)  # (the group's callback sets --debug once parsed)
+        state = root.obj
+        if state.plugin_commands is None:
+            state.plugin_commands = {}
+            try:
+                plugins = state.app.extensions["scrm"].plugins
+            except Exception as exc:  # no configuration, say: the built-in commands still work
+                log.warning("plugin commands not loaded: %s: %s", type(exc).__name__, exc)
+                return state.plugin_commands
+            state.plugin_commands = plugin_commands(plugins, set(super().list_commands(ctx)))
+        return state.plugin_commands
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -55,7 +84,40 @@ class ScrmGroup(click.Group):
 @click.pass_context
 def cli(ctx, debug):
     """SCRM: a low-code CRM for securities brokerages."""
-    ctx.obj = State(debug)
+    if not isinstance(ctx.obj, State):
+        ctx.obj = State(debug)
+    ctx.obj.debug = debug
+    if ctx.invoked_subcommand in (ctx.obj.plugin_commands or {}):  # a plugin's command runs in the app
+        ctx.with_resource(ctx.obj.app.app_context())
+
+
+def plugin_commands(plugins, builtin: set[str]) -> dict[str, click.Command]:
+    """The commands plugins add, by name: one named like a built-in command or like an earlier
+    plugin's is left out, and a plugin whose hook fails adds none; each is recorded against the
+    plugin (``scrm plugins list`` shows it)."""
+    sources = {s.name: s.source for s in plugins.status}
+    found: dict[str, click.Command] = {}
+    for impl in plugins.pm.hook.scrm_cli_commands.get_hookimpls():  # in registration order
+        plugin = impl.plugin_name
+        try:
+            commands = list(impl.function() or ())
+        except Exception as exc:
+            if sources.get(plugin) == "builtin":
+                raise
+            plugins.record_error(plugin, "scrm_cli_commands", f"{type(exc).__name__}: {exc}")
+            continue
+        for command in commands:
+            if not isinstance(command, click.Command) or not command.name:
+                why = f"{command!r} is not a click command"
+            elif command.name in builtin:
+                why = f"the command {command.name!r} is not added: a built-in command has that name"
+            elif command.name in found:
+                why = f"the command {command.name!r} is not added: another plugin's has that name"
+            else:
+                found[command.name] = command
+                continue
+            plugins.record_error(plugin, "scrm_cli_commands", why)
+    return found
 
 
 def app_context(ctx):
@@ -223,15 +285,19 @@ def export_data(ctx, entity, path, condition, fields, purpose):
 @click.argument("entity")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--key", help="Unique field that matches rows to records (default: the first one a column fills; - for none)."
+    "--key",
+    help="Unique field, or a unique key's fields joined by + (account+snapshot_date), that matches rows to "
+    "records (default: the format's, else the first one the columns fill; - for none).",
 )
-@click.option("--mode", type=click.Choice(["all", "skip"]), default="all", show_default=True,
-              help="all: nothing is saved when a row fails; skip: save the good rows.")  # fmt: skip
+@click.option("--mode", type=click.Choice(["all", "skip"]), default=None,
+              help="all: nothing is saved when a row fails; skip: save the good rows (default: the format's, "
+                   "else all).")  # fmt: skip
+@click.option("--format", "importer", help="An import format a plugin declares (default: recognised by the header).")
 @click.option("--map", "maps", multiple=True, metavar="HEADER=FIELD",
               help="Send a column to a field (repeatable); HEADER= ignores the column.")  # fmt: skip
 @click.option("--user", "username", help="Import as this user, with their permissions (default: the system).")
 @click.pass_context
-def import_data(ctx, entity, path, key, mode, maps, username):
+def import_data(ctx, entity, path, key, mode, importer, maps, username):
     """Import a CSV or Excel (.xlsx) FILE into ENTITY: a row whose key matches a record updates it."""
     from .data.import_run import import_file
     from .data.importing import DONE, ROLLED_BACK, Imports, outcome_label
@@ -244,7 +310,9 @@ def import_data(ctx, entity, path, key, mode, maps, username):
             raise click.BadParameter(f"{item!r} is not HEADER=FIELD", param_hint="--map")
         columns[header.strip()] = field_name.strip()
     with app_context(ctx), write_intent():
-        job = import_file(ctx.obj.app, entity, path, key=key, mode=mode, columns=columns, username=username)
+        job = import_file(
+            ctx.obj.app, entity, path, key=key, mode=mode, columns=columns, username=username, importer=importer
+        )
         click.echo(
             f"{job.number}: {job.status}; {job.total_rows:,} rows: {job.created_rows:,} created, "
             f"{job.updated_rows:,} updated, {job.unchanged_rows:,} unchanged, {job.failed_rows:,} failed"
@@ -489,6 +557,7 @@ def plugins_list(ctx, as_json):
     from .plugins.manager import recorded_errors
     from .runtime import runtime
 
+    cli.plugin_commands(ctx.find_root())  # (a command left out is recorded against its plugin)
     with app_context(ctx.find_root()):
         rows = runtime().plugins.status
         recorded = recorded_errors()  # hook errors any worker met, from the audit trail

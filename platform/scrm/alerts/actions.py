@@ -26,23 +26,10 @@ from ..data.records import RecordService
 from ..db import db, run
 from ..i18n import _candidates
 from ..meta.model import EntityDef
-from ..notify import inbox, outbox
 from ..notify.people import People
 from ..security import audit
+from .action_types import ActionContext, ActionTypes, Fired, action_types
 from .compile import LOCALES, PreparedRule, link_entity
-
-TITLE_LENGTH = 200
-
-
-@dataclass
-class Fired:
-    """One new firing: the record, its metric values and the values its actions read."""
-
-    record_id: int
-    firing_id: int
-    metrics: dict[str, Any]
-    values: dict[str, Any]  # record paths
-    period_key: str
 
 
 @dataclass
@@ -52,6 +39,7 @@ class Applied:
     updated: int = 0
     messages: int = 0
     started: int = 0
+    failed: int = 0  # records a plugin's action failed for (recorded against the plugin)
 
 
 @dataclass(eq=False)
@@ -62,6 +50,7 @@ class ActionRunner:
     locale: str
     service: RecordService
     applied: Applied = field(default_factory=Applied)
+    types: ActionTypes | None = None  # default: this installation's actions
     _people: People | None = None
     _tag_ids: dict[str, int] = field(default_factory=dict)
 
@@ -74,13 +63,21 @@ class ActionRunner:
         return self.prepared.entity
 
     def apply(self, batch: list[Fired]) -> None:
+        """Each action of the rule, by the registered action of its name, for the firings its
+        ``when`` holds for (a plugin's action that fails is recorded; the others go on)."""
+        if self.types is None:
+            self.types = action_types()
         for i, action in enumerate(self.rule.actions):
-            handler = getattr(self, f"_do_{action['do']}", None)
-            if handler is None:
-                continue  # send_survey, webhook: added with the issues that own them
             chosen = [x for x in batch if x.values.get(f"when:{i}", True)]
             if chosen:
-                handler(i, action, chosen)
+                self.applied.failed += self.types.run(self.context(i), action, chosen)
+
+    def context(self, index: int) -> ActionContext:
+        """What the rule's action at ``index`` runs with."""
+        return ActionContext(
+            self.snapshot, self.entity, self.service, self.env, self.locale, self.rule.name,
+            render=lambda key, fired: self.render(index, key, fired), recipients=self.recipients, runner=self,
+        )  # fmt: skip
 
     # -- texts --------------------------------------------------------------------------------
     def values(self, fired: Fired) -> dict:
@@ -122,81 +119,12 @@ class ActionRunner:
             self._people = People(self.snapshot, self.service.load)
         return self._people
 
-    # -- actions ------------------------------------------------------------------------------
-    def _do_create_task(self, index: int, action: dict, batch: list[Fired]) -> None:
-        task = self.snapshot.entity(action.get("entity", "task"))
-        rows = []
-        for fired in batch:
-            assignees = self.recipients(action["assign_to"], fired)
-            row = {
-                "title": (self.render(index, "title", fired) or self.rule.name)[:TITLE_LENGTH],
-                "type": action.get("type", "alert_followup"),
-                "priority": action.get("priority", "P3"),
-                "status": "open",
-                "assignee": assignees[0] if assignees else None,
-                "due_at": self._due(action.get("due")),
-                "source_rule": self.rule.name,
-                "alert_event": str(fired.firing_id),
-                "dedupe_key": f"{self.rule.name}:{fired.record_id}:{fired.period_key}"[:200],
-            }
-            description = self.render(index, "description", fired)
-            if description:
-                row["description"] = description
-            for name, value in (action.get("values") or {}).items():
-                row[name] = fired.values.get(value["field"]) if isinstance(value, dict) else value
-            ref = task.field(self.entity.name)
-            if action.get("link", "record") == "record" and ref is not None and ref.get("target") == self.entity.name:
-                row[ref.name] = fired.record_id
-            rows.append({k: v for k, v in row.items() if task.field(k) is not None and v is not None})
-        ids = self.service.insert_many(task, rows)
-        if ids:
-            audit.append("rule_create", audit.SYSTEM, entity=task.name, row_count=len(ids), reason=self.rule.name)
-        self.applied.tasks += len(ids)
-
-    def _due(self, due) -> datetime | None:
+    def due(self, due) -> datetime | None:
         if due is None:
             return None
         if isinstance(due, dict):
             return resolve_instant(due["time"], self.env.now, self.env.tz)
         return durations.parse(due).after(self.env.now.astimezone(self.env.tz))
-
-    def _do_set(self, index: int, action: dict, batch: list[Fired]) -> None:
-        f = self.entity.field(action["field"])
-        t = self.snapshot.tables[self.entity.name].main
-        value = self.service.field_types[f.type].validate(action["value"], f)
-        stmt = (
-            sa.update(t)
-            .where(t.c.id.in_([x.record_id for x in batch]), t.c[f.column].is_distinct_from(value))
-            .values({f.column: value, "version": t.c.version + 1, "updated_at": self.env.now})
-        )
-        if action.get("only_if_null"):
-            stmt = stmt.where(t.c[f.column].is_(None))
-        count = db.session.execute(stmt).rowcount
-        if count:
-            audit.append(
-                "rule_update",
-                audit.SYSTEM,
-                entity=self.entity.name,
-                fields=[f.name],
-                row_count=count,
-                reason=self.rule.name,
-            )
-        self.applied.updated += count
-
-    def _do_tag(self, index: int, action: dict, batch: list[Fired]) -> None:
-        ids = [x.record_id for x in batch]
-        if action.get("remove"):
-            untag(self.snapshot, self.entity, ids, self.tag_ids(action["remove"]), self.env.now, self.rule.name)
-        if not action.get("add"):
-            return
-        tags = self.tag_ids(action["add"])
-        expires = None
-        if action.get("expires"):
-            expires = durations.parse(action["expires"]).after(self.env.now.astimezone(self.env.tz)).date()
-        evidence = {x.record_id: _json(x.metrics) for x in batch}
-        self.applied.tagged += add_tags(
-            self.snapshot, self.service, self.entity, ids, tags, self.env, self.rule.name, expires, evidence
-        )
 
     def tag_ids(self, codes: list[str]) -> dict[str, int]:
         missing = [c for c in codes if c not in self._tag_ids]
@@ -204,66 +132,7 @@ class ActionRunner:
             self._tag_ids.update(tag_ids(self.snapshot, self.service, missing, create=True))
         return {c: self._tag_ids[c] for c in codes if c in self._tag_ids}
 
-    def _do_notify(self, index: int, action: dict, batch: list[Fired]) -> None:
-        channels = action.get("channels") or [action.get("channel", "inapp")]
-        for fired in batch:
-            employees = []
-            for spec in action["to"]:
-                employees += [e for e in self.recipients(spec, fired) if e not in employees]
-            subject = self.render(index, "subject", fired) or self.render(index, "title", fired)
-            body = self.render(index, "body", fired)
-            params = {
-                k[len("param:") :]: t.render(self.values(fired))
-                for k, t in self.prepared.templates.get(index, {}).items()
-                if k.startswith("param:")
-            }
-            subject = subject or _text(self.rule.label, self.locale)
-            link = f"/e/{self.entity.name}/{fired.record_id}"  # the record page
-            for employee_id in employees:
-                person = self.people.employee(employee_id)
-                if person is None:
-                    continue
-                for channel in channels:
-                    message = outbox.Message(
-                        channel=channel,
-                        recipient=person,
-                        subject=subject,
-                        body=body or subject,
-                        template=action.get("template"),
-                        params=params,
-                        link=link,
-                        severity=self.rule.severity,
-                        rule=self.rule.name,
-                        firing_id=fired.firing_id,
-                    )
-                    if channel == "inapp":
-                        self.applied.messages += inbox.deliver(message)
-                    else:
-                        self.applied.messages += outbox.enqueue(message)
-
-    def _do_start_workflow(self, index: int, action: dict, batch: list[Fired]) -> None:
-        """A record the workflow then governs (classified, routed, clocks started) per firing;
-        ``record`` names its field that points back at the fired record."""
-        from ..workflows.actions import start_workflow
-
-        for fired in batch:
-
-            def value_of(raw, fired=fired):
-                if isinstance(raw, dict) and "field" in raw:
-                    return fired.values.get(raw["field"])
-                if isinstance(raw, dict) and "time" in raw:
-                    return resolve_instant(raw["time"], self.env.now, self.env.tz)
-                if isinstance(raw, dict | str) and (rendered := self._text_value(raw, fired)) is not None:
-                    return rendered
-                return raw
-
-            values = dict(action.get("values") or {})
-            if action.get("record"):
-                values[action["record"]] = fired.record_id
-            start_workflow(self.service, {**action, "values": values}, value_of)
-            self.applied.started += 1
-
-    def _text_value(self, raw, fired: Fired) -> str | None:
+    def text_value(self, raw, fired: Fired) -> str | None:
         from ..notify import placeholders
 
         translated = isinstance(raw, dict) and bool(raw) and set(raw) <= LOCALES

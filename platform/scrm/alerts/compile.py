@@ -19,7 +19,7 @@ from ..conditions.aggregates import all_aggregates
 from ..conditions.check import document_source
 from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
 from ..conditions.sqlvalues import typed
-from ..meta.alert_checks import TEMPLATE_ROOTS, TEXT_KEYS, action_recipients
+from ..meta.alert_checks import BUILTIN_ACTIONS, TEMPLATE_ROOTS, TEXT_KEYS, action_recipients, option_paths
 from ..meta.model import EntityDef
 from ..notify import placeholders
 from .model import Rule
@@ -125,6 +125,8 @@ def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.Message
         for value in (action.get("values") or {}).values():
             if isinstance(value, dict) and "field" in value:
                 paths.add(value["field"])
+        if action["do"] not in BUILTIN_ACTIONS:  # a plugin's action reads the paths its options name
+            paths.update(path for _at, path in option_paths(action))
         for template in templates.get(i, {}).values():
             paths.update(p[len("record.") :] for p in template.paths if p.startswith("record."))
     return paths

@@ -27,6 +27,7 @@ from ..db import db, dialect_name, run, write_intent
 from ..errors import NotFound
 from ..i18n import _
 from . import actions
+from .action_types import action_types
 from .compile import PreparedRule, link_entity, prepare, statement
 from .model import Rule, rules_of
 from .store import DONE, FAILED, Firing, Run, firing_insert, utcnow
@@ -50,6 +51,7 @@ class Outcome:
     error: str | None = None
     applied: actions.Applied = field(default_factory=actions.Applied)
     sample: list[dict] = field(default_factory=list)  # dry run: what would fire, and why
+    actions: list[dict] = field(default_factory=list)  # dry run: what each action would do
 
     def as_dict(self) -> dict:
         out = {
@@ -72,8 +74,10 @@ class Outcome:
                 self.applied.updated,
                 self.applied.messages,
             )
+            if self.applied.failed:
+                out["failed_actions"] = self.applied.failed
         else:
-            out["sample"] = self.sample
+            out["sample"], out["actions"] = self.sample, self.actions
         return out
 
 
@@ -236,6 +240,8 @@ def _dry(snapshot, prepared: PreparedRule, env, candidates, outcome: Outcome) ->
         }
     fresh = [c for c in candidates if (c[0], c[3]) not in fired]
     outcome.fired = len(fresh)
+    types = action_types()  # described, never run: a dry run writes nothing
+    outcome.actions = [{"do": a.get("do"), "description": types.describe(a)} for a in rule.actions]
     reader = RecordService(snapshot, None, system=True)
     titles = reader.titles(rule.entity, [c[0] for c in fresh[:SAMPLE]])
     shown = _explaining_fields(prepared)

@@ -135,6 +135,9 @@ ALLOWED = {
     "record": {"lookup"},  # the outer record at the top level; inside agg.where it is always allowed
 }
 CONTEXTS = frozenset(CONTEXT_NAMES)
+# contexts evaluated by the Python back-end only (one record at a time): elsewhere a condition may
+# compile to SQL, so a plugin's function without a SQL builder is refused there
+PYTHON_ONLY = frozenset({"check", "form", "guard", "stored"})
 
 CTX_KINDS = {
     "user.id": "integer",

@@ -108,6 +108,7 @@ class Calc(Operand):
     args: tuple[Operand, ...]
     digits: int = 0  # round
     part: str | None = None  # date_part
+    function: Any = None  # a plugin's ConditionFunction (None: the core's own, by ``fn``)
 
 
 @dataclass(frozen=True, eq=False)

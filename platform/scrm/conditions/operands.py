@@ -11,19 +11,21 @@ from typing import Any
 from ..fields import ConversionError, FieldTypes
 from ..i18n import _
 from ..meta.model import EntityDef, FieldDef, system_field
-from . import ir
+from . import functions, ir
+from .functions import ConditionFunction
 from .grammar import (
     AGGREGATES,
-    CALC_ARITY,
     CONTEXT_NAMES,
     CTX_KINDS,
     DATE_PARTS,
     EXTRA_KEYS,
     NUMERIC_AGGS,
     OPERAND_KEYS,
+    PYTHON_ONLY,
     agg_kind,
     calc_arguments_ok,
     calc_kind,
+    comparable,
 )
 from .messages import ConditionError
 from .reltime import RelTimeError, parse
@@ -283,10 +285,11 @@ class OperandPreparer:
 
     def _calc(self, raw: dict, scope: Scope, path: str) -> ir.Calc:
         fn = raw["calc"]
-        if not isinstance(fn, str) or fn not in CALC_ARITY:
+        found = functions.current().get(fn) if isinstance(fn, str) else None
+        if found is None:
             raise ConditionError("E-COND-013", f"{path}.calc", detail=_("{fn!r} is not a function").format(fn=fn))
         args = raw.get("args")
-        low, high = CALC_ARITY[fn]
+        low, high = found.arity
         if not isinstance(args, list) or not low <= len(args) <= high:
             needs = (
                 _("takes {n} arguments").format(n=low)
@@ -294,6 +297,8 @@ class OperandPreparer:
                 else _("takes {low} to {high} arguments").format(low=low, high=high)
             )
             raise ConditionError("E-COND-010", f"{path}.args", fn=fn, needs=needs)
+        if not found.builtin:
+            return self._plugin_calc(found, args, scope, path)
         digits, part = 0, None
         if fn == "round":
             if len(args) == 2:
@@ -325,6 +330,29 @@ class OperandPreparer:
             )
         kind = calc_kind(fn, kinds, digits)
         return ir.Calc(kind, path, fn, tuple(operands), digits, part)
+
+    def _plugin_calc(self, fn: ConditionFunction, args: list, scope: Scope, path: str) -> ir.Calc:
+        """A plugin's function: its arguments typed by the kinds it declares; where the condition
+        may compile to SQL it needs a SQL builder."""
+        if fn.sql is None and self.context not in PYTHON_ONLY:
+            raise ConditionError(
+                "E-COND-004",
+                f"{path}.calc",
+                construct=_("The function {fn!r}, which has no SQL translation,").format(fn=fn.name),
+                context=_(CONTEXT_NAMES[self.context]),
+            )
+        operands = []
+        for i, a in enumerate(args):
+            at, want = f"{path}.args[{i}]", fn.argument_kind(i)
+            o = self._operand(a, scope, at)
+            if isinstance(o, ir.Lit) and o.kind == "string" and want not in (None, "string"):
+                o = ir.Lit(want, at, self._kind_literal(want, o.value, at))
+            if o.kind in ("set", "ids", "json") or (want is not None and not comparable(want, o.kind)):
+                raise ConditionError(
+                    "E-COND-010", at, fn=fn.name, needs=_("cannot take a value of type {kind}").format(kind=o.kind)
+                )
+            operands.append(o)
+        return ir.Calc(fn.result, path, fn.name, tuple(operands), function=fn)
 
     def _type_literals(self, fn: str, operands: list[ir.Operand]) -> list[ir.Operand]:
         """Texts written as calc arguments become numbers or dates where the function wants them."""

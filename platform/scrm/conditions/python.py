@@ -18,7 +18,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from . import ir
+from . import functions, ir
 from .env import Environment
 from .messages import ConditionError
 from .reltime import resolve_date, resolve_instant
@@ -186,6 +186,9 @@ class PythonCompiler:
 
     def _calc(self, o: ir.Calc) -> Getter:
         args = [self.operand(a) for a in o.args]
+        if o.function is not None:  # a plugin's: NULL when it fails (recorded against the plugin)
+            function = o.function
+            return lambda row, env: functions.call(function, [g(row, env) for g in args])
         if o.fn == "round":
             digits = o.digits
             return lambda row, env: CALC["round"](args[0](row, env), digits)

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..fields.sqltypes import ExactDecimal
-from . import ir
+from . import functions, ir
 from .aggregates import AggregateCompiler
 from .dialect import CodePointOrder, DaysBetween, UnicodeLower, date_part, local_date, text_match
 from .env import Environment
@@ -45,9 +45,11 @@ from .sqlvalues import (
     coalesce,
     compare_numbers,
     divide,
+    from_sql,
     multiply,
     numbers_in,
     pct_change,
+    plain_sql,
     raw_number,
     round_half_away,
     typed,
@@ -279,6 +281,8 @@ class SqlCompiler(AggregateCompiler):
     # -- functions ------------------------------------------------------------------------------
     def _calc(self, o: ir.Calc, scope: Scope):
         args = [self.operand(a, scope) for a in o.args]
+        if o.function is not None:
+            return self._plugin_calc(o, args)
         fn = o.fn
         if fn in ("add", "sub"):
             return add(as_num(args[0]), as_num(args[1]), subtract=fn == "sub")
@@ -322,6 +326,21 @@ class SqlCompiler(AggregateCompiler):
                 joined = joined.concat(p)
             return Val(joined, "string", False)
         raise ValueError(f"unknown function {fn!r}")
+
+    def _plugin_calc(self, o: ir.Calc, args: list):
+        """A plugin's function through its SQL builder, over plain column expressions; a builder
+        that fails makes the value unknown (NULL), like a failing Python function."""
+        fn = o.function
+        if fn.sql is None:  # the preparer refuses this where a condition compiles to SQL
+            raise ValueError(f"the function {fn.name!r} has no SQL translation")
+        try:
+            expr = fn.sql(*(plain_sql(a, self.dialect) for a in args))
+            if not isinstance(expr, sa.sql.ClauseElement):
+                raise TypeError(f"the SQL builder returned {type(expr).__name__}, not an expression")
+        except Exception as exc:  # a plugin's error is its own
+            functions.report(fn, exc)
+            return Known(None, o.kind)
+        return from_sql(expr, o.kind)
 
     def _coalesce(self, o: ir.Calc, args: list):
         if o.kind in NUMERIC_KINDS:

@@ -276,6 +276,37 @@ def typed(value, dialect: str):
     return sa.type_coerce(value.num, sa.Numeric(asdecimal=True))
 
 
+def plain_sql(value, dialect: str):
+    """An operand as one plain SQL value, for a plugin's SQL builder: numbers as numeric values
+    (SQLite's scaled integers and quotients divided out, as REAL there), known values bound."""
+    if isinstance(value, Known):
+        v = value.value
+        if isinstance(v, bool) or v is None or not isinstance(v, int | Decimal | Fraction):
+            return sa.null() if v is None else bind(v, value.kind)
+        if isinstance(v, int):
+            return sa.literal(v, sa.BigInteger())
+        d = as_decimal(Fraction(v)) if terminates(Fraction(v)) else Decimal(float(v))
+        return sa.literal(float(d), sa.Float()) if dialect == "sqlite" else sa.literal(d, sa.Numeric())
+    if isinstance(value, SetVal):
+        raise TypeError("a multi-valued field is not one value")
+    if isinstance(value, Val):
+        return value.expr
+    divisor = 10**value.scale
+    if value.den is None and divisor == 1:
+        return value.num
+    den = sa.literal(divisor, sa.BigInteger()) if value.den is None else Wide(value.den) * divisor
+    if dialect == "sqlite":
+        return sa.cast(value.num, sa.Float()) / den
+    return sa.cast(value.num, sa.Numeric()) / den
+
+
+def from_sql(expr, kind: str):
+    """A plugin's SQL expression as an operand of ``kind``."""
+    if kind in ("integer", "decimal"):
+        return Num(expr, None, 0, True, kind == "integer")
+    return Val(expr, kind, True)
+
+
 def raw_number(expr, dialect: str):
     """A number selected as it is computed: an exact int on SQLite, a Decimal on PostgreSQL."""
     return sa.type_coerce(expr, sa.BigInteger() if dialect == "sqlite" else sa.Numeric(asdecimal=True))

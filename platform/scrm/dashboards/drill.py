@@ -22,6 +22,8 @@ def drill(ds, plan: Plan, widget: WidgetPlan, params: Params, picks: dict[str, s
     dataset's filter with the parameters written in, the time range, the widget's filter,
     a KPI's filtered count, and the clicked group values."""
     dataset = widget.dataset
+    if dataset is None:  # a plugin's source: no records of ours behind its numbers
+        raise BadRequest(_("This widget's data comes from a plugin: it has no records to show."), code="no_drill")
     leaves = []
     if dataset.raw.get("filter"):
         leaves.append(substitute(dataset.raw["filter"], params.values))

@@ -17,6 +17,7 @@ from typing import Any
 from ..conditions import ConditionError, Preparer, Source, ir
 from ..conditions.grammar import AGGREGATES, NUMERIC_AGGS
 from ..conditions.values import ValueProblem
+from ..i18n import _
 from ..meta.model import EntityDef
 from .buckets import UNITS
 
@@ -24,6 +25,8 @@ ARITHMETIC = {"add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "abs": 1, "round
 MEASURE_AGGS = frozenset(AGGREGATES) - {"first", "last", "exists"}
 CHARTS = frozenset({"line", "bar", "stacked_bar", "pie", "funnel", "heatmap"})
 COUNT_COLUMN = "_n"  # rows behind each result row: the minimum-sample rule and tooltips read it
+# what a widget with a plugin's source cannot have: its rows are the source's
+SOURCE_EXCLUDES = ("dataset", "filter", "group_by", "measure", "measures", "compare", "drilldown", "min_sample")
 
 
 class PlanError(Exception):
@@ -76,6 +79,13 @@ class MLit:
     kind: str = "decimal"
 
 
+@dataclass(frozen=True, eq=False)
+class MSource:
+    """A measure column of a plugin's data source (its rows carry the values)."""
+
+    kind: str = "decimal"
+
+
 @dataclass(eq=False)
 class Measure:
     name: str
@@ -98,10 +108,12 @@ class WidgetPlan:
     id: str
     type: str
     raw: dict
-    dataset: Dataset
+    dataset: Dataset | None  # None: the widget's data comes from a plugin's ``source``
     filter: ir.Node | None
     groups: list[Group]
     measures: list[Measure]
+    source: str | None = None
+    params: dict = field(default_factory=dict)  # the source's parameters
 
     @property
     def columns(self) -> list[str]:
@@ -162,6 +174,11 @@ def prepare(field_types, lookup, doc: dict, *, collect: bool = False) -> Plan:
             guarded(path, lambda r=raw, p=path: _raise(PlanError("E-DASH-004", f"{p}.id", id=r.get("id"))))
             continue
         seen.add(raw.get("id"))
+        if "source" in raw:
+            widget = guarded(path, lambda r=raw, p=path: _source_widget(r, p))
+            if widget is not None:
+                plan.widgets[widget.id] = widget
+            continue
         ds = plan.datasets.get(raw.get("dataset"))
         if ds is None:
             continue  # an unknown or broken dataset is reported where it is declared
@@ -209,6 +226,47 @@ def _widget(preparer: Preparer, filters: dict, raw: dict, path: str, ds: Dataset
         measures.append(Measure(name, _measure(preparer, body, entity, at), fmt, labels.get(name)))
     measures.append(Measure(COUNT_COLUMN, MAgg("count", None, None, "integer"), "0", None, hidden=True))
     widget = WidgetPlan(raw["id"], raw["type"], raw, ds, node, groups, measures)
+    _check_columns(widget, raw, path)
+    if raw["type"] in CHARTS and not groups:
+        raise PlanError("E-DASH-005", f"{path}.group_by", type=raw["type"], needs="at least one group_by")
+    if raw["type"] == "heatmap" and len(groups) < 2:
+        raise PlanError("E-DASH-005", f"{path}.group_by", type="heatmap", needs="two group_by entries")
+    return widget
+
+
+def _source_widget(raw: dict, path: str) -> WidgetPlan:
+    """A widget whose rows a plugin's data source gives: its columns are the source's."""
+    from .sources import current
+
+    kind, name = raw["type"], raw["source"]
+    found = current().get(name)
+    if found is None:
+        known = ", ".join(sorted(current())) or "—"
+        needs = _("a data source that a plugin provides: {source!r} is not one (known: {known})")
+        raise PlanError("E-DASH-005", f"{path}.source", type=kind, needs=needs.format(source=name, known=known))
+    for key in SOURCE_EXCLUDES:
+        if key in raw:
+            needs = _("its data from the source {source!r} alone (leave out {key})").format(key=key, source=name)
+            raise PlanError("E-DASH-005", f"{path}.{key}", type=kind, needs=needs)
+    formats, labels = raw.get("formats", {}), raw.get("labels", {})
+    groups = [Group(g, "source", None) for g in found.groups]
+    measures = [
+        Measure(m, MSource(), formats.get(m) or (raw.get("format") if i == 0 else None), labels.get(m))
+        for i, m in enumerate(found.measures)
+    ]
+    widget = WidgetPlan(raw["id"], kind, raw, None, None, groups, measures, name, dict(raw.get("params") or {}))
+    _check_columns(widget, raw, path)
+    if (kind in CHARTS and not groups) or (kind == "heatmap" and len(groups) < 2):
+        needs = _("a data source with at least {n} group columns; {source!r} has {m}")
+        raise PlanError(
+            "E-DASH-005", f"{path}.source", type=kind,
+            needs=needs.format(n=2 if kind == "heatmap" else 1, source=name, m=len(groups)),
+        )  # fmt: skip
+    return widget
+
+
+def _check_columns(widget: WidgetPlan, raw: dict, path: str) -> None:
+    """The columns the encoding and the sort name are the widget's."""
     names = set(widget.columns)
     for key in ("x", "y", "series"):
         value = raw.get("encoding", {}).get(key)
@@ -220,11 +278,6 @@ def _widget(preparer: Preparer, filters: dict, raw: dict, path: str, ds: Dataset
     for j, s in enumerate(raw.get("sort", [])):
         if s["by"] not in names:
             raise PlanError("E-DASH-002", f"{path}.sort[{j}].by", column=s["by"], **_names(widget))
-    if raw["type"] in CHARTS and not groups:
-        raise PlanError("E-DASH-005", f"{path}.group_by", type=raw["type"], needs="at least one group_by")
-    if raw["type"] == "heatmap" and len(groups) < 2:
-        raise PlanError("E-DASH-005", f"{path}.group_by", type="heatmap", needs="two group_by entries")
-    return widget
 
 
 def _names(widget: WidgetPlan) -> dict:

@@ -138,6 +138,7 @@ class View:
     rows: list[dict] = field(default_factory=list)
     empty: bool = False
     note: str = ""
+    error: str = ""  # the widget's data could not be had (a plugin's source failed): say so
 
 
 def key_text(value: Any) -> str:
@@ -157,6 +158,9 @@ def view(data: WidgetData) -> View:
     w = data.widget
     title = text(w.raw.get("title")) or w.id
     description = text(w.raw.get("description")) if w.raw.get("description") else ""
+    if data.error:
+        kind = w.type if w.type in ("kpi", "table", "ranking") else "chart"
+        return View(kind, title, description, empty=True, error=data.error)
     if w.type == "kpi":
         return View("kpi", title, description, kpi=_kpi(data))
     if w.type in ("table", "ranking"):
@@ -214,7 +218,8 @@ def table(data: WidgetData) -> tuple[list[str], list[dict]]:
         if top:
             v = r.get(shown[0].name)
             share = round(float(abs(v) / top) * 100, 1) if v is not None else 0
-        rows.append({"cells": cells, "keys": {g.alias: key_text(r[g.alias]) for g in w.groups}, "share": share})
+        keys = {g.alias: key_text(r[g.alias]) for g in w.groups}
+        rows.append({"cells": cells, "keys": keys, "share": share, "href": None})  # (href: the drill-down's)
     return headers, rows
 
 

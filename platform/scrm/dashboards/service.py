@@ -24,7 +24,7 @@ from ..errors import Detail, Forbidden, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS
 from ..security.scopes import tree_entity
-from . import buckets
+from . import buckets, sources
 from .plan import COUNT_COLUMN, MAgg, Plan, PlanError, WidgetPlan, prepare
 from .query import TimeRange, compile_widget, read_rows, widget_limit
 
@@ -72,6 +72,10 @@ class ResultCache:
                 while len(self.items) > self.size:
                     self.items.popitem(last=False)
         return value
+
+    def forget(self, key) -> None:
+        with self.lock:
+            self.items.pop(key, None)
 
     def clear(self) -> None:
         with self.lock:
@@ -130,6 +134,7 @@ class WidgetData:
     compare: dict | None
     time: TimeRange
     truncated: bool = False
+    error: str = ""  # why the widget has no data (its plugin source failed)
 
 
 class DashboardService:
@@ -181,7 +186,7 @@ class DashboardService:
         """Why the viewer may not see the widget (None: they may): its entity or a field it
         groups, measures or filters by is closed to them."""
         perms = self.svc.permissions
-        if perms.system:
+        if perms.system or widget.source is not None:  # a source reads through the viewer's service
             return None
         entity = widget.dataset.entity
         if not perms.can(entity, "read"):
@@ -388,6 +393,9 @@ class DashboardService:
         key = ("widget", database_key(), plan.name, self.snapshot.revision, widget.id, params.key(), time_range, who,
                extra_key)  # fmt: skip
 
+        if widget.source is not None:
+            return self._source_data(widget, params, time_range, key)
+
         def build() -> WidgetData:
             rows, labels, truncated = self._rows(plan, widget, params, time_range, extra)
             compare = None
@@ -399,6 +407,22 @@ class DashboardService:
             return WidgetData(widget, rows, labels, compare, time_range, truncated)
 
         return CACHE.get(key, cache_seconds(), build)
+
+    def _source_data(self, widget: WidgetPlan, params: Params, time_range: TimeRange, key) -> WidgetData:
+        """A plugin source's rows, read through the viewer's record service (cached like a
+        query's; a failure is not cached, and shows in the widget)."""
+
+        def build() -> WidgetData:
+            try:
+                rows, truncated = sources.widget_rows(widget, self.svc, params.values, time_range, widget_limit(widget))
+            except sources.SourceFailed as exc:
+                return WidgetData(widget, [], {}, None, time_range, error=str(exc))
+            return WidgetData(widget, rows, self._labels(widget, rows), None, time_range, truncated)
+
+        data = CACHE.get(key, cache_seconds(), build)
+        if data.error:
+            CACHE.forget(key)
+        return data
 
     def time_for(self, widget: WidgetPlan, params: Params) -> TimeRange:
         """The widget's own period (a 12-month trend) when it declares one, else the dashboard's."""
@@ -474,7 +498,9 @@ class DashboardService:
         for g in widget.groups:
             keys = {r[g.alias] for r in rows}
             names: dict = {}
-            if g.kind == "time":
+            if g.kind == "source":
+                names = {k: (_("Yes") if k else _("No")) if isinstance(k, bool) else str(k) for k in keys}
+            elif g.kind == "time":
                 names = {k: buckets.label(g.unit, k) for k in keys if k is not None}
             elif g.kind == "bins":
                 names = {i: text(b["label"]) for i, b in enumerate(g.bins)}

@@ -1,6 +1,7 @@
 """Plugins on the record service's save path: ``scrm_derive_record`` fills derived fields
 before the entity's rules run, ``scrm_check_record`` adds problems that block the save. Both
-get system read access to other records and the tenant's date."""
+get ``lookup``/``find``, system reads of other records (a derivation must not depend on who
+saves), ``svc``, the saving user's own record service, and the tenant's date."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class HookMixin:
             )
 
     def _plugin_access(self) -> dict:
-        """What record hooks may read: any record (system access) and today's date."""
+        """What record hooks may read: any record (system access), the record service of the
+        save itself (the user's permissions) and today's date."""
         system = RecordReader(self.snapshot, self.user_id, user=self.user)
 
         def lookup(name: str, record_id) -> dict | None:
@@ -82,7 +84,7 @@ class HookMixin:
             return items[:1000]
 
         env = self.environment()
-        return {"lookup": lookup, "find": find, "today": env.now.astimezone(env.tz).date()}
+        return {"lookup": lookup, "find": find, "svc": self, "today": env.now.astimezone(env.tz).date()}
 
     def _plugin_problems(self, entity: EntityDef, merged: dict, current: dict | None) -> list[Detail]:
         from ..runtime import runtime

@@ -1,9 +1,10 @@
 """Mapping the columns of an imported file to fields, and checking a mapping before it runs.
 
 Columns are matched to the fields the user may write by name or label in either language
-(compared as :func:`~scrm.data.import_files.header_key` does); the key is one of the entity's
-unique fields; a plan lists what stops a start (errors) and what the user should know
-(warnings).
+(compared as :func:`~scrm.data.import_files.header_key` does); the key that matches a row to a
+stored record is one of the entity's unique fields or one of its unique keys over several fields
+(an account and a date), written ``account+snapshot_date``; a plan lists what stops a start
+(errors) and what the user should know (warnings).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..i18n import _, text
 from ..meta.model import EntityDef, FieldDef
 from .import_files import column_letter, header_key
 from .records import RecordService
+from .validation import generated
 
 MODES = ("all", "skip")
 LONG_TRANSACTION = 5_000  # rows above which all-or-nothing gets a warning
@@ -44,9 +46,48 @@ def importable(svc: RecordService, entity: EntityDef) -> list[FieldDef]:
     return out
 
 
+KEY_JOIN = "+"
+
+
+@dataclass(frozen=True)
+class ImportKey:
+    """What matches a row to a stored record: one unique field, or the fields of a unique key."""
+
+    fields: tuple[FieldDef, ...]
+
+    @property
+    def name(self) -> str:
+        return KEY_JOIN.join(f.name for f in self.fields)
+
+    @property
+    def label(self) -> str:
+        return " + ".join(text(f.label) for f in self.fields)
+
+
+def import_keys(svc: RecordService, entity: EntityDef) -> list[ImportKey]:
+    """The keys a row may be matched by: the entity's unique fields, then its unique keys over
+    several fields (without a ``where``: those hold for every record), all of whose fields the
+    user may fill."""
+    allowed = {f.name: f for f in importable(svc, entity)}
+    keys = [ImportKey((f,)) for f in allowed.values() if f.unique]
+    for constraint in entity.doc.get("constraints") or ():
+        names = constraint.get("fields") or []
+        if constraint.get("type") != "unique" or constraint.get("where") or len(names) < 2:
+            continue
+        fields = tuple(entity.field(n) for n in names)
+        if all(f is not None and f.name in allowed for f in fields):
+            keys.append(ImportKey(fields))
+    return keys
+
+
+def find_key(svc: RecordService, entity: EntityDef, name: str | None) -> ImportKey | None:
+    """The key written ``name`` (``account+snapshot_date``), if the entity has it."""
+    return next((k for k in import_keys(svc, entity) if k.name == name), None)
+
+
 def key_fields(svc: RecordService, entity: EntityDef) -> list[FieldDef]:
-    """The fields a row may be matched by: the entity's unique fields the user may fill."""
-    return [f for f in importable(svc, entity) if f.unique]
+    """The single fields a row may be matched by: the entity's unique fields the user may fill."""
+    return [k.fields[0] for k in import_keys(svc, entity) if len(k.fields) == 1]
 
 
 def auto_map(entity: EntityDef, header: list[str], targets: list[FieldDef]) -> list[str | None]:
@@ -80,8 +121,9 @@ def _label_parts(labels: list[str]) -> list[str]:
 
 
 def default_key(svc: RecordService, entity: EntityDef, targets: list[str | None]) -> str | None:
-    """The first unique field a column fills (the entity schema has no import-key setting)."""
-    return next((f.name for f in key_fields(svc, entity) if f.name in targets), None)
+    """The first key whose fields the columns all fill: a unique field before a unique key of
+    several fields (the entity schema has no import-key setting; an importer names its own)."""
+    return next((k.name for k in import_keys(svc, entity) if all(f.name in targets for f in k.fields)), None)
 
 
 def plan_mapping(
@@ -140,13 +182,13 @@ def _check_actions(svc: RecordService, entity: EntityDef, plan: MappingPlan) -> 
 def _check_key(svc: RecordService, entity: EntityDef, plan: MappingPlan, by_field: dict) -> None:
     if plan.key is None:
         return
-    keys = {f.name: f for f in key_fields(svc, entity)}
-    if plan.key not in keys:
+    key = find_key(svc, entity, plan.key)
+    if key is None:
         plan.errors.append(_("{field} cannot be the key: it is not a unique field.").format(field=plan.key))
-    elif plan.key not in by_field:
-        plan.errors.append(
-            _("The key {field} must come from a column of the file.").format(field=text(keys[plan.key].label))
-        )
+        return
+    for f in key.fields:
+        if f.name not in by_field:
+            plan.errors.append(_("The key {field} must come from a column of the file.").format(field=text(f.label)))
 
 
 def _check_required(svc, entity: EntityDef, plan: MappingPlan, by_field: dict, allowed: dict) -> None:
@@ -158,7 +200,8 @@ def _check_required(svc, entity: EntityDef, plan: MappingPlan, by_field: dict, a
     }
     missing = [
         f for f in entity.active_fields
-        if f.required and not f.has_default and not f.computed and f.name not in by_field and f.name not in claimed
+        if f.required and not f.has_default and not f.computed and not generated(f) and f.name not in by_field
+        and f.name not in claimed
     ]  # fmt: skip
     for f in missing:
         if f.name not in allowed:

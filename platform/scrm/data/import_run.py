@@ -37,7 +37,7 @@ from ..meta.model import EntityDef
 from ..security import audit
 from ..security.crypto import keyring
 from .import_files import MB, Limits, Row, cell_text, header_key
-from .import_mapping import default_key, plan_mapping
+from .import_mapping import default_key, find_key, plan_mapping
 from .import_values import Column, RowReader
 from .importing import (
     CREATED,
@@ -147,6 +147,26 @@ class OwnTransaction:
             db.session.registry.clear()
 
 
+class Key:
+    """The columns of the import key, and a row's key: the tuple of their values (None when
+    one of them is empty or not a valid value)."""
+
+    def __init__(self, columns: list[Column]):
+        self.columns = columns
+        self.header = " + ".join(c.header for c in columns)
+
+    def value(self, reader: RowReader, cells: list) -> tuple | None:
+        values = tuple(reader.key_value(c, cells) for c in self.columns)
+        return None if any(v is None for v in values) else values
+
+    def of(self, values: dict) -> tuple | None:
+        found = tuple(values.get(c.field.name) for c in self.columns)
+        return None if any(v is None for v in found) else found
+
+    def text(self, cells: list) -> str:
+        return " / ".join(cell_text(cells[c.index]).strip() if c.index < len(cells) else "" for c in self.columns)
+
+
 class Runner:
     """One run of a job, from its claim to its final status."""
 
@@ -190,7 +210,10 @@ class Runner:
         if plan.errors:  # the definition or the user's rights changed since the start
             raise BadRequest(plan.errors[0])
         columns = [Column(i, self.header[i], entity.field(name)) for i, name in enumerate(plan.targets) if name]
-        key = next((c for c in columns if c.field.name == plan.key), None)
+        import_key = find_key(svc, entity, plan.key)
+        key = (
+            Key([next(c for c in columns if c.field.name == f.name) for f in import_key.fields]) if import_key else None
+        )
         reader = RowReader(svc, columns)
         table = stored_table(self.content, self.token, self.filename)
         with OwnTransaction() as tx:
@@ -224,12 +247,12 @@ class Runner:
         return svc
 
     # -- rows -----------------------------------------------------------------------------
-    def _chunk(self, svc, entity: EntityDef, reader: RowReader, key: Column | None, rows: list[Row], tx) -> None:
+    def _chunk(self, svc, entity: EntityDef, reader: RowReader, key: Key | None, rows: list[Row], tx) -> None:
         if self.resume:  # saved by an earlier run: they only lend their keys to the duplicate check
             done, rows = rows[: self.resume], rows[self.resume :]
             self.resume -= len(done)
             for number, cells in done:
-                value = reader.key_value(key, cells) if key else None
+                value = key.value(reader, cells) if key else None
                 if value is not None:
                     self.first_row.setdefault(value, number)
             if not rows:
@@ -245,26 +268,36 @@ class Runner:
             self.outcomes += outcomes
             self._write_progress()
 
-    def _existing(self, svc, entity: EntityDef, reader: RowReader, key: Column | None, rows: list[Row]) -> dict:
-        """The records the chunk's keys match, within the user's scope: key -> (id, version)."""
+    def _existing(self, svc, entity: EntityDef, reader: RowReader, key: Key | None, rows: list[Row]) -> dict:
+        """The records the chunk's keys match, within the user's scope: key -> (id, version).
+        One query: each key column among the chunk's values (a key of several fields may bring
+        back more, which the whole key then sorts out)."""
         if key is None:
             return {}
-        values = {v for _n, cells in rows if (v := reader.key_value(key, cells)) is not None}
+        values = {v for _n, cells in rows if (v := key.value(reader, cells)) is not None}
         if not values:
             return {}
         main = svc.tables(entity).main
-        column = equality_column(main, key.field)
-        sealed = column.name != key.field.column
-        stored = {keyring().blind(str(v)) if sealed else v: v for v in values}
-        stmt = sa.select(main.c.id, main.c.version, column).where(main.c.deleted_at.is_(None), column.in_(list(stored)))
+        stmt = sa.select(main.c.id, main.c.version).where(main.c.deleted_at.is_(None))
+        back = []
+        for position, column in enumerate(key.columns):
+            stored_column = equality_column(main, column.field)
+            sealed = stored_column.name != column.field.column
+            stored = {keyring().blind(str(v[position])) if sealed else v[position]: v[position] for v in values}
+            stmt = stmt.add_columns(stored_column).where(stored_column.in_(list(stored)))
+            back.append(stored)
         stmt = svc.scoped(stmt, entity, svc.environment())
-        return {stored[found]: (record_id, version) for record_id, version, found in run(stmt)}
+        out = {}
+        for record_id, version, *found in run(stmt):
+            value = tuple(stored[f] for stored, f in zip(back, found, strict=True))
+            if value in values:
+                out[value] = (record_id, version)
+        return out
 
-    def _row(self, svc, entity: EntityDef, reader: RowReader, key: Column | None, existing: dict, number, cells):
+    def _row(self, svc, entity: EntityDef, reader: RowReader, key: Key | None, existing: dict, number, cells):
         values, problems = reader.read(cells)
-        key_value = values.get(key.field.name) if key else None
-        key_cell = cells[key.index] if key and key.index < len(cells) else None
-        key_text = cell_text(key_cell).strip() if key_cell is not None else ""
+        key_value = key.of(values) if key else None
+        key_text = key.text(cells) if key else ""
         if key_value is not None:
             first = self.first_row.setdefault(key_value, number)
             if first != number:
@@ -369,11 +402,13 @@ class Runner:
 
 # -- the command line ---------------------------------------------------------------------
 def import_file(
-    app, entity_name: str, path: Path, *, key: str | None = None, mode: str = "all",
-    columns: dict[str, str] | None = None, username: str | None = None,
+    app, entity_name: str, path: Path, *, key: str | None = None, mode: str | None = None,
+    columns: dict[str, str] | None = None, username: str | None = None, importer: str | None = None,
 ) -> ImportJob:  # fmt: skip
-    """``scrm import``: upload, map (automatically, then ``columns``: header -> field or "" to
-    ignore), start and run synchronously. ``key`` "-" means none; None, the default key."""
+    """``scrm import``: upload, map (by the ``importer`` named or recognised, else automatically;
+    then ``columns``: header -> field or "" to ignore), start and run synchronously. ``key`` "-"
+    means none; None, the importer's or the default key. ``mode`` None: the importer's, else
+    all or nothing."""
     from ..runtime import snapshot
     from ..security.users import require_user
 
@@ -389,7 +424,7 @@ def import_file(
                 limit=Limits.from_config().max_bytes // MB
             )
         )
-    job = imports.upload(entity_name, path.name, path.read_bytes())
+    job = imports.upload(entity_name, path.name, path.read_bytes(), importer=importer)
     job_id, targets = job.id, job.targets
     keys = {header_key(h): i for i, h in enumerate(job.columns)}
     for header, field_name in (columns or {}).items():
@@ -397,8 +432,8 @@ def import_file(
             raise BadRequest(_("The file has no column “{header}”.").format(header=header))
         targets[keys[header_key(header)]] = field_name or None
     if key is None:
-        key = default_key(svc, svc.entity(entity_name), targets)
-    imports.start(job_id, targets, None if key == "-" else key, mode)
+        key = job.key_field if job.importer else default_key(svc, svc.entity(entity_name), targets)
+    imports.start(job_id, targets, None if key == "-" else key, mode or job.mode)
     db.session.close()  # the run writes on its own connection: this one keeps no transaction open
     run_job(app, job_id)
     return imports.get(job_id)

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import db
 from ..errors import BadRequest, Detail, NotFound
-from ..i18n import _, current_locale
+from ..i18n import _, current_locale, text
 from ..meta.model import EntityDef
 from ..security import audit
 from ..security.crypto import keyring
 from .exporting import _guard as guard_formula
 from .import_files import Limits, Table, cell_text, open_table, read_upload
 from .import_mapping import MappingPlan, auto_map, default_key, importable, plan_mapping
+from .importers import Importer, importers
 from .records import RecordService
 
 MAPPING, QUEUED, RUNNING = "mapping", "queued", "running"
@@ -57,7 +58,8 @@ class ImportJob(db.Model):
     filename: Mapped[str] = mapped_column(sa.String(255))
     format: Mapped[str] = mapped_column(sa.String(8))
     mode: Mapped[str] = mapped_column(sa.String(8), default="all")
-    key_field: Mapped[str | None] = mapped_column(sa.String(63), nullable=True)
+    key_field: Mapped[str | None] = mapped_column(sa.String(63), nullable=True)  # "account+snapshot_date"
+    importer: Mapped[str | None] = mapped_column(sa.String(63), nullable=True)  # the format recognised
     header: Mapped[str] = mapped_column(sa.Text)  # JSON list of the column names
     mapping: Mapped[str] = mapped_column(sa.Text)  # JSON list: a field name (or null) per column
     locale: Mapped[str] = mapped_column(sa.String(8))
@@ -165,17 +167,27 @@ class Imports:
         self.svc.permissions.require(entity, "import")
         return entity
 
-    def upload(self, entity_name: str, filename: str, data: bytes) -> ImportJob:
-        """Check the file completely and keep it sealed, with the columns mapped automatically."""
+    def upload(self, entity_name: str, filename: str, data: bytes, importer: str | None = None) -> ImportJob:
+        """Check the file completely and keep it sealed, with the columns mapped automatically —
+        by the ``importer`` named, else the one that recognises the header, else by field names
+        and labels."""
         entity = self.entity(entity_name)
         name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255] or "upload"
         table = read_upload(data, name, Limits.from_config())
-        targets = auto_map(entity, table.header, importable(self.svc, entity))
+        allowed = importable(self.svc, entity)
+        targets = auto_map(entity, table.header, allowed)
+        chosen = self._importer(entity, importer, table.header)
+        key, mode = default_key(self.svc, entity, targets), "all"
+        if chosen is not None:
+            names = {f.name for f in allowed}
+            targets = [t if t in names else None for t in chosen.map(table.header, targets)]
+            key, mode = chosen.key_name or default_key(self.svc, entity, targets), chosen.mode
         svc = self.svc
         job = ImportJob(
             user_id=svc.user_id, username=svc.username or (f"#{svc.user_id}" if svc.user_id else "system"),
-            entity=entity.name, filename=name, format=table.format, mode="all",
-            key_field=default_key(svc, entity, targets), header=json.dumps(table.header, ensure_ascii=False),
+            entity=entity.name, filename=name, format=table.format, mode=mode,
+            importer=chosen.name if chosen is not None else None,
+            key_field=key, header=json.dumps(table.header, ensure_ascii=False),
             mapping=json.dumps(targets), locale=current_locale(), status=MAPPING, total_rows=table.total,
             processed_rows=0, created_rows=0, updated_rows=0, unchanged_rows=0, failed_rows=0,
             token=secrets.token_hex(16), created_at=audit.stamp(),
@@ -185,10 +197,26 @@ class Imports:
         db.session.flush()
         audit.append(
             "import_upload", svc.actor(), entity=entity.name, row_count=table.total,
-            detail={"import": job.number, "file": name, "format": table.format, "bytes": len(data)},
+            detail={"import": job.number, "file": name, "format": table.format, "bytes": len(data),
+                    "importer": job.importer},
         )  # fmt: skip
         db.session.commit()
         return job
+
+    @staticmethod
+    def _importer(entity: EntityDef, name: str | None, header: list[str]) -> Importer | None:
+        found = importers()
+        if not name:
+            return found.recognise(entity.name, header)
+        chosen = found.get(name)
+        if chosen is None or chosen.entity != entity.name:
+            known = ", ".join(i.name for i in found.for_entity(entity.name)) or _("none")
+            raise BadRequest(
+                _("There is no import format “{name}” for {entity}; the formats are: {known}.").format(
+                    name=name, entity=text(entity.plural_label), known=known
+                )
+            )
+        return chosen
 
     def file_table(self, job: ImportJob) -> Table:
         return stored_table(job.content, job.token, job.filename)

@@ -37,8 +37,10 @@ def writable_fields(entity: EntityDef, system: bool = False) -> list[FieldDef]:
 
 
 def generated(f: FieldDef) -> bool:
-    """A field the system fills on save when it is empty (``"source": "workflow:numbering"``)."""
-    return str(f.get("source") or "").startswith("workflow:")
+    """A field the system fills on save when it is empty: a workflow's (``"source":
+    "workflow:numbering"``) or a plugin's derivation (``"source": "derived:account.customer"``).
+    Whether it is then filled is checked with the entity's rules, after the derivation."""
+    return str(f.get("source") or "").startswith(("workflow:", "derived:"))
 
 
 def build_schema(entity: EntityDef, field_types, partial: bool, system: bool = False) -> ma.Schema:

@@ -52,8 +52,14 @@ class DefinitionService:
         """``plugins`` (:class:`scrm.plugins.manager.Plugins`) hear of each publication."""
         self.field_types = field_types
         self.plugins = plugins
-        self.checker = Checker(field_types, physical_names)
+        self.checker = Checker(field_types, physical_names, self._actions if plugins is not None else None)
         self.home = home
+
+    def _actions(self):
+        """The registered actions (built-in and plugins'), which rules and workflows may name."""
+        from ..alerts.action_types import action_types  # (the alert layer owns actions)
+
+        return action_types(self.plugins)
 
     # -- reading --------------------------------------------------------------------------
     def published_set(self) -> DefinitionSet:

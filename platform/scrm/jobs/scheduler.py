@@ -12,6 +12,8 @@ with jobs it derives from the published definitions:
 * ``workflows`` — SLA escalations and delayed transitions that are due (:mod:`scrm.workflows.sweep`),
   every :data:`SWEEP_EVERY` seconds;
 * ``outbox`` — e-mail and SMS delivery with retries;
+* ``import:<name>`` — each importer that pulls files (``scrm_importers`` with ``pull`` and a
+  ``schedule``), on its cron in the tenant's time zone;
 * ``heartbeat`` — the node table that ``/healthz`` and the admin pages read.
 
 APScheduler keeps its jobs in memory only: the truth of what ran is in SCRM's tables. Each rule
@@ -170,9 +172,32 @@ class Scheduler:
         self.aps.add_job(self.sweep, IntervalTrigger(seconds=sweep_every), id="workflows")
         self.aps.add_job(self.deliver, IntervalTrigger(seconds=OUTBOX_POLL), id="outbox")
         self.aps.add_job(self._beat, IntervalTrigger(seconds=HEARTBEAT_EVERY), id="heartbeat")
+        self._add_pulls()
         self.aps.start()
         self._beat()
         self.reconcile(force=True)
+
+    def _add_pulls(self) -> None:
+        from ..data.importers import importers
+
+        with self.app.app_context():
+            pulled = importers().pulled()
+        for importer in pulled:
+            try:
+                trigger = cron_trigger(importer.schedule, ZoneInfo(self.app.config["SCRM_TIMEZONE"]))
+            except (ValueError, KeyError) as exc:
+                log.warning("importer %s has a schedule that cannot be read (%s): it does not run", importer.name, exc)
+                continue
+            self.aps.add_job(self.pull, trigger, args=[importer.name], id=f"import:{importer.name}")
+
+    def pull(self, name: str) -> None:
+        """Import the files an importer pulls (one after the other, as the system)."""
+        from ..data.importers import importers, pull_files
+
+        with self.app.app_context():
+            importer = importers().get(name)
+        if importer is not None:
+            pull_files(self.app, importer)
 
     def _stand_down(self) -> None:
         if self.aps is not None:

@@ -3,13 +3,16 @@ recipients, task values and tags — everything a run would otherwise discover a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..conditions.check import document_source
 from ..notify import placeholders
+from .structure import builtin_action_options
 
 TEMPLATE_ROOTS = ("record", "metrics", "rule", "params")
+BUILTIN_ACTIONS = frozenset(builtin_action_options())
 TEXT_KEYS = ("title", "description", "subject", "body")
 
 
@@ -34,7 +37,10 @@ def check_alert(semantics, body: dict, entity, out: list) -> None:
         for j, recipient in enumerate(action_recipients(action)):
             where = f"{at}.assign_to" if action["do"] == "create_task" else f"{at}.to[{j}]"
             _recipient(semantics, recipient, entity, where, context, source, out)
-        if action["do"] == "create_task":
+        if action["do"] not in BUILTIN_ACTIONS:  # a plugin's: the record paths its options name
+            for where, path in option_paths(action, at):
+                out += conditions.check_operand({"field": path}, entity, where, context, source=source)
+        elif action["do"] == "create_task":
             _task(semantics, action, entity, at, context, source, out)
         elif action["do"] == "set":
             _set(semantics, action, entity, at, out)
@@ -123,12 +129,34 @@ def check_templates(action: dict, at: str, out: list) -> None:
 
 
 def action_recipients(action: dict) -> list[dict]:
-    """The recipient specs of an action: a task's assignee, a notification's addressees."""
+    """The recipient specs of an action: a task's assignee, a notification's addressees (a
+    plugin's action that replaces one of them may have neither)."""
     if action["do"] == "create_task":
-        return [action["assign_to"]]
+        return [action["assign_to"]] if isinstance(action.get("assign_to"), dict) else []
     if action["do"] == "notify":
-        return list(action["to"])
+        return [r for r in action.get("to") or () if isinstance(r, dict)]
     return []
+
+
+def option_paths(action: dict, at: str = "") -> Iterator[tuple[str, str]]:
+    """The record paths a plugin's action names in its options as ``{"field": path}`` (its
+    ``when`` aside): ``(JSON path of the mapping below the action, record path)``."""
+    for key, value in action.items():
+        if key in ("do", "when"):
+            continue
+        yield from _field_refs(value, f"{at}.{key}")
+
+
+def _field_refs(value, at: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("field"), str):
+            yield at, value["field"]
+            return
+        for key, inner in value.items():
+            yield from _field_refs(inner, f"{at}.{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _field_refs(inner, f"{at}[{i}]")
 
 
 def _recipient(semantics, spec: dict, entity, at: str, context, source, out: list) -> None:
@@ -167,6 +195,8 @@ def _option(entity, name: str, value: Any, at: str, out: list) -> None:
 
 
 def _set(semantics, action: dict, entity, at: str, out: list) -> None:
+    if not isinstance(action.get("field"), str) or "value" not in action:
+        return
     f = entity.field(action["field"])
     if f is None:
         out.append(("E-REF-002", f"{at}.field", {"field": action["field"], "entity": entity.name}))

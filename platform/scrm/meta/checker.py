@@ -16,10 +16,11 @@ from .structure import StructureChecker
 
 
 class Checker:
-    def __init__(self, field_types: FieldTypes, physical_names=None):
+    def __init__(self, field_types: FieldTypes, physical_names=None, actions=None):
+        """``actions``: a callable giving the registered actions (see :class:`StructureChecker`)."""
         self.field_types = field_types
         self.physical_names = physical_names
-        self.structure = StructureChecker(field_types)
+        self.structure = StructureChecker(field_types, actions)
 
     def check_set(
         self,

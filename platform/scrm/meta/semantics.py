@@ -471,7 +471,7 @@ class SemanticChecker:
             if ds["entity"] not in self.entities and not self.known_entity(ds["entity"]):
                 out.append(("E-REF-001", f"$.datasets.{name}.entity", {"entity": ds["entity"]}))
         for i, w in enumerate(body.get("widgets", [])):
-            if w["dataset"] not in datasets:
+            if "source" not in w and w["dataset"] not in datasets:  # (a plugin's source has no dataset)
                 out.append(("E-REF-004", f"$.widgets[{i}].dataset", {"dataset": w["dataset"]}))
         from ..dashboards.plan import prepare as prepare_dashboard
 

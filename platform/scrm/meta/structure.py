@@ -1,9 +1,10 @@
 """Phase A: structural validation of definition documents against the meta-schemas.
 
 The meta-schemas (JSON Schema 2020-12) live in ``metaschemas/``. The entity schema's field
-types and their options come from the registered field types, so a plugin's field type is
-validated like a built-in one. Every jsonschema error becomes a :class:`Problem` with a stable
-code, the exact JSON path and one translated sentence.
+types and their options come from the registered field types, and the actions' names and
+options (``{"do": …}`` in rules and workflows) from the registered actions, so a plugin's field
+type or action is validated like a built-in one. Every jsonschema error becomes a
+:class:`Problem` with a stable code, the exact JSON path and one translated sentence.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
@@ -25,6 +29,7 @@ from .problems import Problem, problem
 METASCHEMAS = Path(__file__).parent / "metaschemas"
 KINDS = ("entity", "form", "workflow", "alert", "dashboard", "role")
 BASE_URI = "https://scrm.dev/schemas/v1/"
+DISCRIMINATORS = ("do", "type")  # the key whose value chooses an object's options: an action's, a field's
 
 
 def load_metaschema(name: str) -> dict:
@@ -44,6 +49,26 @@ def entity_metaschema(field_types: FieldTypes) -> dict:
     return schema
 
 
+def builtin_action_options() -> dict[str, dict]:
+    """The built-in actions' options schemas, by action name (``common.json#/$defs/actionOptions``)."""
+    options = load_metaschema("common")["$defs"]["actionOptions"]
+    return {name: {"$ref": f"common.json#/$defs/actionOptions/{name}"} for name in options if name != "$comment"}
+
+
+def common_metaschema(actions: Mapping[str, Any] | None = None) -> dict:
+    """The shared meta-schema with ``do`` limited to the registered actions (name → an object with
+    an ``options_schema``; default: the built-ins) and one ``if/then`` branch of options each."""
+    schema = load_metaschema("common")
+    options = builtin_action_options() if actions is None else {n: a.options_schema for n, a in actions.items()}
+    action = schema["$defs"]["action"]
+    action["properties"]["do"] = {"enum": list(options)}
+    action["allOf"] = [
+        {"if": {"properties": {"do": {"const": name}}, "required": ["do"]}, "then": copy.deepcopy(then) or {}}
+        for name, then in options.items()
+    ]
+    return schema
+
+
 _REMEMBERED: dict[tuple[str, str, str, str | None], tuple[Problem, ...]] = {}
 
 
@@ -54,19 +79,20 @@ def _locale() -> str:
     return current_locale() if has_app_context() else ""
 
 
-class StructureChecker:
-    def __init__(self, field_types: FieldTypes):
-        self.field_types = field_types
+@dataclass(eq=False)
+class _Validators:
+    """The metaschemas and their validators for one set of actions."""
+
+    actions: Any
+    schemas: dict[str, dict]
 
     @cached_property
-    def schemas(self) -> dict[str, dict]:
-        out = {kind: load_metaschema(kind) for kind in KINDS if kind != "entity"}
-        out["entity"] = entity_metaschema(self.field_types)
-        return out
+    def common(self) -> dict:
+        return common_metaschema(self.actions)
 
     @cached_property
     def registry(self) -> Registry:
-        resources = [(BASE_URI + "common.json", Resource.from_contents(load_metaschema("common")))]
+        resources = [(BASE_URI + "common.json", Resource.from_contents(self.common))]
         resources += [(BASE_URI + f"{k}.json", Resource.from_contents(s)) for k, s in self.schemas.items()]
         return Registry().with_resources(resources)
 
@@ -81,8 +107,43 @@ class StructureChecker:
 
     @cached_property
     def fingerprint(self) -> str:
-        """What the metaschemas are (they depend on the registered field types)."""
-        return hashlib.sha256(json.dumps(self.schemas, sort_keys=True, default=str).encode()).hexdigest()
+        """What the metaschemas are (they depend on the registered field types and actions)."""
+        shown = json.dumps([self.schemas, self.common], sort_keys=True, default=str)
+        return hashlib.sha256(shown.encode()).hexdigest()
+
+
+class StructureChecker:
+    def __init__(self, field_types: FieldTypes, actions: Callable[[], Mapping[str, Any]] | None = None):
+        """``actions`` gives the registered actions (name → object with an ``options_schema``),
+        asked on each check so that a plugin's action counts once registered; default: the
+        built-in ones."""
+        self.field_types = field_types
+        self.actions = actions
+        self._built: _Validators | None = None
+
+    @cached_property
+    def schemas(self) -> dict[str, dict]:
+        out = {kind: load_metaschema(kind) for kind in KINDS if kind != "entity"}
+        out["entity"] = entity_metaschema(self.field_types)
+        return out
+
+    def _current(self) -> _Validators:
+        actions = self.actions() if self.actions is not None else None
+        if self._built is None or self._built.actions is not actions:
+            self._built = _Validators(actions, self.schemas)
+        return self._built
+
+    @property
+    def registry(self) -> Registry:
+        return self._current().registry
+
+    @property
+    def validators(self) -> dict[str, Draft202012Validator]:
+        return self._current().validators
+
+    @property
+    def fingerprint(self) -> str:
+        return self._current().fingerprint
 
     def check(self, doc, *, file: str | None = None) -> list[Problem]:
         """Structural problems of one document; the kind is read from the document itself.
@@ -127,8 +188,13 @@ def _without_cascades(errors: list[ValidationError]) -> list[ValidationError]:
     it declared looks unevaluated; the deeper error is the real one.
     """
     paths = [e.json_path for e in errors if e.validator not in ("unevaluatedProperties", "additionalProperties")]
+    # an unknown action or field type: its options have no branch to declare them, only that name is wrong
+    unknown = {e.json_path.rpartition(".")[0] for e in errors if e.validator == "enum" and e.path
+               and e.path[-1] in DISCRIMINATORS}  # fmt: skip
 
     def failing_inside(err: ValidationError) -> bool:
+        if err.json_path in unknown:
+            return True
         for prop in _unexpected(err):
             inner = _join(err.json_path, prop)
             if any(p == inner or p.startswith(inner + ".") or p.startswith(inner + "[") for p in paths):

@@ -4,7 +4,7 @@ recipients and fields — what a ticket would otherwise trip over at 3 a.m."""
 
 from __future__ import annotations
 
-from .alert_checks import action_recipients, check_templates
+from .alert_checks import BUILTIN_ACTIONS, action_recipients, check_templates, option_paths
 
 SAME = "$same"
 
@@ -142,6 +142,9 @@ def _actions(semantics, actions: list[dict], entity, at: str, out: list) -> None
         if "when" in action:
             out += semantics.conditions.check(action["when"], entity, f"{where}.when", "guard")
         check_templates(action, where, out)
+        if action["do"] not in BUILTIN_ACTIONS:  # a plugin's: the record paths its options name
+            for inner, path in option_paths(action, where):
+                out += semantics.conditions.check_operand({"field": path}, entity, inner, "guard")
         if action["do"] in ("set", "assign") and action.get("field"):
             _field(entity, action["field"], f"{where}.field", out)
         if action["do"] == "set" and isinstance(action.get("value"), dict):

@@ -1,5 +1,5 @@
-"""SCRM's own field types, notification channels and calendars, registered through the same hooks
-a plugin uses (a plugin's of the same name replaces one of them)."""
+"""SCRM's own field types, notification channels, calendars and condition functions, registered
+through the same hooks a plugin uses (a plugin's of the same name replaces one of them)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,17 @@ def scrm_calendars():
     from ..jobs.calendars import builtin_calendars
 
     return builtin_calendars()
+
+
+@hookimpl
+def scrm_actions():
+    from ..alerts.builtin_actions import builtin_actions  # (the alert engine runs them)
+
+    return builtin_actions()
+
+
+@hookimpl
+def scrm_condition_functions():
+    from ..conditions.functions import builtin_functions
+
+    return builtin_functions()

@@ -23,26 +23,30 @@ def scrm_field_types():
 
 
 @hookspec
-def scrm_derive_record(entity, record, old, lookup, find, today, saving):
+def scrm_derive_record(entity, record, old, lookup, find, today, saving, svc):
     """Fill the fields a plugin derives, on a record about to be saved (created or updated).
 
     ``entity`` is the :class:`scrm.meta.model.EntityDef`; ``record`` the values to be saved
     (change it in place); ``old`` the stored values, or None on create; ``lookup(entity_name, id)``
-    another record's stored values (None when there is none), read with system access;
-    ``find(entity_name, condition)`` stored records matching a condition (at most 1,000);
-    ``today`` the tenant's date; ``saving`` is False when the form only previews the save, so
-    derivations with side effects (drawing a number, taking a routing turn) wait for the real one.
+    another record's stored values (None when there is none) and ``find(entity_name, condition)``
+    stored records matching a condition (at most 1,000) read with system access, deliberately: a
+    derivation must not depend on who saves, so use them only for what the derivation needs.
+    ``svc`` is the saving user's :class:`scrm.data.records.RecordService` — their view, through
+    their permissions and record scopes — for what must be read as them. ``today`` is the
+    tenant's date; ``saving`` is False when the form only previews the save, so derivations with
+    side effects (drawing a number, taking a routing turn) wait for the real one.
     Required fields, unique rules and the entity's check constraints are checked after, on the
     derived values: a plugin derives, the definitions decide what blocks.
     """
 
 
 @hookspec
-def scrm_check_record(entity, record, old, lookup, find, today):
+def scrm_check_record(entity, record, old, lookup, find, today, svc):
     """Return problems that block saving a record: a list of ``(field name, message)``.
 
     Called on create, on update and when a form asks for problems, after the entity's own
-    rules, with the same arguments as :func:`scrm_derive_record`. For rules whose message must
+    rules, with the same arguments as :func:`scrm_derive_record` (``lookup`` and ``find`` read
+    with system access, ``svc`` as the saving user). For rules whose message must
     name what was found (a banned phrase and its compliant alternative); rules that a condition
     can express belong in the entity's check constraints, where business staff can change them.
     """
@@ -112,3 +116,57 @@ def scrm_customer_360_panels(svc, record):
     ``more_url``. ``svc`` is the viewer's record service — what it reads goes through their
     permissions and record scopes, so a panel never shows what the viewer may not see; ``record``
     is the customer as they see it (masked fields masked). Panels follow the trades panel."""
+
+
+@hookspec
+def scrm_importers(config):
+    """Return importers: :class:`scrm.data.importers.Importer` objects, each a file format for
+    one entity — which header names go to which field, the key that matches a row to a stored
+    record (one field or several, e.g. account + date) and the default mode. The import page
+    offers them and recognises a file by its header; ``scrm import --format`` names one. An
+    importer with a ``pull`` callable and a ``schedule`` (cron) also runs in the scheduler, taking
+    the files ``pull(config)`` returns (a trading system's nightly drop folder). ``config`` is the
+    application's configuration. An importer named like another replaces it."""
+
+
+@hookspec
+def scrm_condition_functions():
+    """Return functions to add to the condition language's ``calc``: a list of
+    :class:`scrm.conditions.functions.ConditionFunction` (name, arity, a Python callable over the
+    argument values, optionally a SQL builder over column expressions, the result's type). One
+    without a SQL builder is refused where a condition may compile to SQL (list filters, alerts,
+    dashboards, computed fields, permissions) and allowed in check constraints, form rules,
+    workflow guards and stored computed fields. A function that raises gives NULL and the error is
+    recorded against the plugin. A function named like a built-in (``lower``) replaces it."""
+
+
+@hookspec
+def scrm_dashboard_sources():
+    """Return data sources for dashboard widgets: a list of
+    :class:`scrm.dashboards.sources.DashboardSource` (name, label, the group and measure columns
+    of its rows, and ``fetch(svc, params, filters)`` returning the rows). A widget says
+    ``"source": name`` (and optionally ``"params"``) instead of a dataset. ``svc`` is the viewer's
+    record service, so what a source reads goes through their permissions; ``params`` are the
+    widget's own; ``filters`` the dashboard's chosen filter values and period. A source that
+    raises shows an error in its widget only. A source named like another replaces it."""
+
+
+@hookspec
+def scrm_actions():
+    """Return actions that alert rules and workflow steps may name as ``{"do": name, …}``: a list
+    of :class:`scrm.alerts.action_types.Action` (``name``, ``label``, ``options_schema`` — the JSON
+    Schema of the action's other keys, which the definition checker validates them with — and
+    ``run(context, action, batch)``, applying the action to a batch of records inside the run's
+    transaction; ``describe(action)`` is what a dry run shows, for a dry run never runs it).
+    An action that raises is undone to a savepoint and recorded against the plugin; the rule's
+    other actions and records go on. An action named like a built-in (``notify``) replaces it,
+    except ``set`` and ``assign``."""
+
+
+@hookspec
+def scrm_cli_commands():
+    """Return click commands to add to the ``scrm`` command line (a list of
+    :class:`click.Command`, groups included). They run inside the application's context (its
+    configuration, database and plugins; use :func:`scrm.db.write_intent` to write). A command
+    named like a built-in one is not added (the built-in wins) and the clash is recorded against
+    the plugin; a plugin whose hook fails adds no commands and breaks nothing."""

@@ -110,6 +110,10 @@ class Plugins:
         self.errors: deque[HookError] = deque(maxlen=100)
         self._sources = {st.name: st.source for st in self.status}
 
+    def is_builtin(self, plugin_name: str) -> bool:
+        """Whether a registered plugin is SCRM's own code (not isolated, replaceable by plugins)."""
+        return self._sources.get(plugin_name) == "builtin"
+
     def call(self, hook: str, *, validation: bool = False, **kwargs) -> list:
         """The results of every implementation of ``hook`` (in pluggy's order: the last registered
         first), each given the arguments it names. A plugin's error is recorded and skipped —

@@ -3,11 +3,25 @@ summarise them; alert rules and workflow transitions share them."""
 
 from __future__ import annotations
 
+import json
+
 from .. import durations
+from ..alerts.action_types import action_types
 from ..i18n import _, text
 from ..runtime import snapshot
 
-ACTION_TYPES = ("create_task", "notify", "tag")
+ACTION_TYPES = ("create_task", "notify", "tag")  # the built-ins the form has fields for
+
+
+def offered_actions() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """What the add-action form offers, from the registered actions, as ``(name, label)``: the
+    built-ins it has fields for (unless a plugin replaced one) and every plugin's action, whose
+    options are given as JSON and checked against its options schema on save."""
+    types = action_types()
+    labels = {"create_task": _("create a task"), "notify": _("notify"), "tag": _("tag the record")}
+    guided = [(name, labels[name]) for name in ACTION_TYPES if types.is_builtin(name)]
+    others = [(name, text(kind.label) or name) for name, kind in types.items() if not types.is_builtin(name)]
+    return guided, others
 
 
 def action_from_form(form) -> tuple[dict | None, str | None]:
@@ -15,6 +29,8 @@ def action_from_form(form) -> tuple[dict | None, str | None]:
     do = form.get("do", "")
     zh, en = form.get("title", "").strip(), form.get("title_en", "").strip()
     who = form.get("who", "")
+    if do in dict(offered_actions()[1]):  # a plugin's action (one that replaces a built-in too)
+        return _plugin_action(do, form.get("options", ""))
     if do == "create_task":
         if not zh or not who:
             return None, _("A task needs a title and someone to do it.")
@@ -39,8 +55,23 @@ def action_from_form(form) -> tuple[dict | None, str | None]:
     return None, _("Choose what the rule does.")
 
 
+def _plugin_action(do: str, options: str) -> tuple[dict | None, str | None]:
+    try:
+        found = json.loads(options.strip() or "{}")
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or {"do", "when"} & set(found):
+        return None, _("Give the action's options as a JSON object, such as {example}.").format(
+            example='{"queue": "margin"}'
+        )
+    return {"do": do, **found}, None
+
+
 def action_summary(action: dict) -> str:
     do = action.get("do")
+    types = action_types()
+    if do in types and not types.is_builtin(do):
+        return types.describe(action)
     if do == "create_task":
         return _("Task for {who}: {title}").format(who=recipient_text(action.get("assign_to")),
                                                     title=text(action.get("title")) or "—")  # fmt: skip

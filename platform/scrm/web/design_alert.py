@@ -14,7 +14,7 @@ from ..alerts.engine import run_rule
 from ..alerts.model import Rule
 from ..i18n import _, text
 from ..runtime import runtime, snapshot
-from .design_actions import ACTION_TYPES, action_from_form, action_summary, people_fields
+from .design_actions import action_from_form, action_summary, offered_actions, people_fields
 from .designer import (
     Working,
     back,
@@ -52,6 +52,7 @@ def alert_context(w: Working) -> dict:
     dedupe = body.get("dedupe") if isinstance(body.get("dedupe"), dict) else {}
     actions = body.get("actions") if isinstance(body.get("actions"), list) else []
     metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
+    guided, plugin_actions = offered_actions()
     return {
         "entity": entity,
         "entities": sorted(((n, text(e.label) or n) for n, e in snap.entities.items()), key=lambda p: p[1]),
@@ -66,7 +67,8 @@ def alert_context(w: Working) -> dict:
         "scope_cb": condition_of("scope", body.get("entity"), body.get("scope")),
         "cond_cb": condition_of("cond", body.get("entity"), body.get("condition"), count=True),
         "actions": [action_summary(a) if isinstance(a, dict) else "?" for a in actions],
-        "action_types": ACTION_TYPES,
+        "action_types": guided,
+        "plugin_actions": plugin_actions,
         "people": people_fields(entity),
         "metrics": [(n, m) for n, m in metrics.items()],
         "metric_functions": METRIC_FUNCTIONS,

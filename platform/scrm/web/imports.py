@@ -18,8 +18,9 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..data.import_files import MB, Limits, column_letter
-from ..data.import_mapping import MappingPlan, importable, key_fields
+from ..data.import_mapping import KEY_JOIN, MappingPlan, import_keys, importable
 from ..data.import_run import start_in_background
+from ..data.importers import importers
 from ..data.importing import (
     DONE,
     EXPIRED,
@@ -106,6 +107,7 @@ class JobView:
     format: str
     mode: str
     key: str
+    importer: str  # the import format recognised or chosen, or ""
     status: str
     status_label: str
     badge: str
@@ -185,18 +187,26 @@ class UploadPage:
     recent: list[JobView]
 
 
+def _importer_label(name: str | None) -> str:
+    found = importers().get(name) if name else None
+    return text(found.label) if found is not None else (name or "")
+
+
 def job_view(job: ImportJob, state: JobState | None = None) -> JobView:
     state = state or Imports.state(job)
     entity = snapshot().entity(job.entity)
-    key = entity.field(job.key_field) if entity is not None and job.key_field else None
+    key = job.key_field.split(KEY_JOIN) if entity is not None and job.key_field else []
     return JobView(
         id=job.id,
         number=job.number,
         entity=text(entity.plural_label) if entity is not None else job.entity,
         filename=job.filename,
         format=job.format.upper(),
+        importer=_importer_label(job.importer),
         mode=_("All or nothing") if job.mode == "all" else _("Skip bad rows"),
-        key=text(key.label) if key is not None else _("none (every row creates a record)"),
+        key=" + ".join(text(entity.field(n).label) if entity.field(n) else n for n in key)
+        if key
+        else _("none (every row creates a record)"),
         status=state.status,
         status_label=status_label(state.status),
         badge=BADGES.get(state.status, "text-bg-secondary"),
@@ -253,7 +263,7 @@ def mapping_page(im: Imports, job: ImportJob, definition: EntityDef, plan: Mappi
         samples = [cells[index] for _n, cells in preview if index < len(cells) and cells[index]][:3]
         columns.append(MappingColumn(index, column_letter(index), header, samples, choices))
     keys = [Choice("", _("None: every row creates a record"), plan.key is None)]
-    keys += [Choice(f.name, text(f.label), f.name == plan.key) for f in key_fields(im.svc, definition)]
+    keys += [Choice(k.name, k.label, k.name == plan.key) for k in import_keys(im.svc, definition)]
     return MappingPage(
         job_view(job), text(definition.plural_label), url_for("imports.mapping", job_id=job.id),
         url_for("imports.new_import", entity=definition.name), columns, preview, job.columns, keys, plan.mode,

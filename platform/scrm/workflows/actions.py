@@ -103,15 +103,33 @@ class Actions:
     # -- external -----------------------------------------------------------------------------
     def external(self, actions: list[dict], record: dict, context: dict | None = None) -> dict:
         """Run the external actions for the written ``record``; returns field values some of them
-        decide afterwards (the link to a record ``start_workflow`` created)."""
+        decide afterwards (the link to a record ``start_workflow`` created). A plugin's action
+        (:mod:`scrm.alerts.action_types`) runs for the record as a batch of one, isolated."""
+        from ..alerts.action_types import Fired, action_types
+
+        types = action_types()
         values: dict = {}
         for action in actions:
             if action["do"] in LOCAL or not self.applies(action, record):
+                continue
+            if action["do"] in types and not types.is_builtin(action["do"]):
+                types.run(self.plugin_context(record, action, context or {}), action,
+                          [Fired(record["id"], None, {}, record)])  # fmt: skip
                 continue
             handler = getattr(self, f"_do_{action['do']}", None)
             if handler is not None:
                 values.update(handler(action, record, context or {}) or {})
         return values
+
+    def plugin_context(self, record: dict, action: dict, context: dict):
+        """What a plugin's action runs with here: the record's texts and recipients."""
+        from ..alerts.action_types import ActionContext
+
+        return ActionContext(
+            self.snapshot, self.entity, self.service, self.env, self.locale, self.source,
+            render=lambda key, fired: self.render(action.get(key), fired.values, context) or None,
+            recipients=lambda spec, fired: self.recipients(spec, fired.values), runner=self,
+        )  # fmt: skip
 
     def render(self, spec: Any, record: dict, context: dict) -> str:
         source = text(spec, self.locale) if spec else ""
