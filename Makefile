@@ -27,9 +27,11 @@ dev-install: $(VENV)/.dev-installed
 demo: install
 	$(BIN)/scrm demo --customers $(CUSTOMERS) --port $(PORT)
 
-## test: the whole suite (SQLite always; PostgreSQL too when SCRM_TEST_DATABASE_URL is set)
+## test: the whole suite (SQLite always; PostgreSQL too when SCRM_TEST_DATABASE_URL is set),
+## spread over JOBS processes (default: one per core; JOBS=0 runs it in this process)
+JOBS ?= auto
 test: dev-install
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: dev-install
 	$(BIN)/ruff check platform tests bench scripts plugins

@@ -113,7 +113,7 @@ def test_a_value_moved_to_another_field_does_not_open():
         ("k1", "<id>:<base64"),
         ("k1:not base64!", "not valid base64"),
         ("k1:" + base64.b64encode(b"short").decode(), "32 bytes"),
-        (f"{new_key_setting('k1')},{new_key_setting('k1')}", "share an id"),
+        (",".join("k1:" + base64.b64encode(fill * 32).decode() for fill in (b"a", b"b")), "share an id"),
     ],
 )
 def test_unusable_key_settings_are_named(setting, message):

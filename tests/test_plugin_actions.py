@@ -18,7 +18,7 @@ RISK = textwrap.dedent("""
     from scrm.db import db
     from scrm.plugins import hookimpl
 
-    PUSHED, FAIL_FOR = [], set()
+    PUSHED, FAIL_FOR, HANG_FOR = [], set(), set()
 
 
     class PushRisk(Action):
@@ -51,15 +51,22 @@ RISK = textwrap.dedent("""
             db.session.execute(sa.update(t).where(t.c.id.in_(ids)).values({column: "marked by a plugin"}))
             if FAIL_FOR & set(ids):
                 raise RuntimeError("the risk system said no")
+            while HANG_FOR & set(ids):  # the risk system never answers
+                pass
 
 
     class NotSet(Action):
         name = "set"  # the built-in set decides a workflow step's values: not replaceable
 
 
+    class LostRef(Action):
+        name = "lost_ref"
+        options_schema = {"properties": {"who": {"$ref": "common.json#/$defs/no_such_thing"}}}
+
+
     @hookimpl
     def scrm_actions():
-        return [PushRisk(), FlakyMark(), NotSet(), "not an action"]
+        return [PushRisk(), FlakyMark(), NotSet(), LostRef(), "not an action"]
 """)
 
 PAGER = textwrap.dedent("""
@@ -118,6 +125,7 @@ def plugged(database, tmp_path):
     risk = sys.modules["scrm_plugin_risk"]
     risk.PUSHED.clear()
     risk.FAIL_FOR.clear()
+    risk.HANG_FOR.clear()
     yield app, {"Authorization": f"Bearer {template.admin_token}"}, seed, risk
     with app.app_context():
         db.session.remove()
@@ -150,8 +158,11 @@ def test_scrm_actions_registers_the_builtins_and_a_plugins_action(plugged):
         assert {"set", "notify", "create_task", "tag", "start_workflow", "push_risk", "flaky_mark"} <= set(types)
         assert types.is_builtin("set") and types.owner("set") == "scrm.builtins"  # not replaced
         assert not types.is_builtin("push_risk") and types.owner("push_risk") == "risk"
+        assert "lost_ref" not in types  # its options could never be checked
         status = next(s for s in runtime().plugins.status if s.name == "risk")
-        assert status.hook_errors == 2 and "not an Action" in status.last_error
+        assert status.hook_errors == 3 and "not an Action" in status.last_error
+        errors = [e.error for e in runtime().plugins.errors if e.plugin == "risk"]
+        assert any("lost_ref: the options_schema refers to common.json#/$defs/no_such_thing" in e for e in errors)
         assert action_types() is types  # collected once while the plugins stay the same
 
 
@@ -197,6 +208,25 @@ def test_scrm_actions_a_failing_plugin_action_stops_neither_the_others_nor_the_o
 
         audited = db.session.execute(sa.text("SELECT reason FROM scrm_audit WHERE action = 'plugin_error'")).scalars()
         assert any("risk.scrm_actions" in r and "flaky_mark" in r for r in audited)
+
+
+def test_scrm_actions_a_plugin_action_that_hangs_is_stopped_and_undone(plugged):
+    from scrm.runtime import runtime
+
+    app, headers, seed, risk = plugged
+    client = app.test_client()
+    publish(client, headers, RULE)
+    risk.HANG_FOR.add(seed["c2"])
+    with app.app_context():
+        runtime().plugins.timeout = 1
+    real = client.post("/api/v1/alerts/alr_risk_push/run", json={}, headers=headers)
+    assert real.status_code == 200 and real.json["status"] == "done", real.json
+    assert real.json["failed_actions"] == 3 and real.json["tagged"] == 3  # the batch, not retried one by one
+    assert len(risk.PUSHED) == 3
+    assert set(names(app, [seed["c1"], seed["c2"], seed["c3"]]).values()) == {"王芳", "刘强", "陈静"}  # undone
+    with app.app_context():
+        status = next(s for s in runtime().plugins.status if s.name == "risk")
+        assert "flaky_mark in alr_risk_push: HookTimeout: timed out after 1 s" in status.last_error
 
 
 def test_scrm_actions_an_unknown_action_or_bad_options_are_refused_at_their_path(plugged):

@@ -51,6 +51,8 @@ PLUGIN = textwrap.dedent("""
             ConditionFunction("asset_band_py", (1, 1), asset_band, arguments=("decimal",)),
             ConditionFunction("wan", (1, 1), wan, sql=lambda a: a / 10000, result="decimal", arguments=("decimal",)),
             ConditionFunction("broken_band", (1, 1), broken, sql=broken_sql, arguments=("decimal",)),
+            ConditionFunction("refused_band", (1, 1), asset_band, sql=lambda a: sa.func.scrm_no_such_function(a),
+                              arguments=("decimal",)),
             ConditionFunction("lower", (1, 1), lambda s: None if s is None else s.upper(), sql=sa.func.upper),
         ]
 """)
@@ -201,6 +203,21 @@ def test_scrm_condition_functions_that_fail_give_null_and_are_recorded(world):
             sa.text("SELECT reason FROM scrm_audit WHERE action = 'plugin_error'")
         ).scalars().all()  # fmt: skip
     assert any("banding.scrm_condition_functions" in r and "no SQL today" in r for r in audited), audited
+
+
+def test_scrm_condition_functions_whose_sql_the_database_refuses_are_a_400_naming_them(world):
+    client, headers, ids, app = world
+    status, body = listed(client, headers, band("refused_band"))
+    assert status == 400 and body["error"]["code"] == "E-COND-016", body
+    assert "refused_band" in body["error"]["message"] and "IT" in body["error"]["message"]
+    assert "scrm_no_such_function" not in json.dumps(body)  # no SQL shown to the user
+    status, found = listed(client, headers, band("asset_band"))
+    assert status == 200 and found == [ids["c1"]]  # the next request is unharmed
+    from scrm.runtime import runtime
+
+    with app.app_context():
+        status_of = next(s for s in runtime().plugins.status if s.name == "banding")
+        assert "refused_band" in status_of.last_error and "refused its SQL" in status_of.last_error
 
 
 def test_scrm_condition_functions_registry_builtins_and_replacements(world):

@@ -20,10 +20,12 @@ PLUGIN = textwrap.dedent("""
     from scrm.db import db
     from scrm.plugins import hookimpl
 
-    CALLS = []
+    CALLS, HANG = [], []
 
 
     def tiers(svc, params, filters):
+        while HANG:  # the source's back end stopped answering
+            pass
         CALLS.append({"user": svc.user_id, "system": svc.permissions.system, "params": params,
                       "period": (filters.start, filters.end), "channel": filters.get("channel")})
         customers = svc.list("customer", limit=200).items
@@ -89,6 +91,7 @@ def board(database, tmp_path):
         db.session.remove()
     CACHE.clear()
     sys.modules["scrm_plugin_desk"].CALLS.clear()
+    sys.modules["scrm_plugin_desk"].HANG.clear()
     client = app.test_client()
     headers = {"Authorization": f"Bearer {template.admin_token}"}
     saved = client.put("/api/v1/definitions/dashboard/desk_board", json=DASHBOARD, headers=headers)
@@ -184,6 +187,23 @@ def test_scrm_dashboard_sources_that_fail_show_an_error_and_the_rest_renders(boa
             sa.text("SELECT reason FROM scrm_audit WHERE action = 'plugin_error'")
         ).scalars().all()  # fmt: skip
     assert any("desk.scrm_dashboard_sources" in r for r in audited), audited
+
+
+def test_scrm_dashboard_sources_that_hang_are_stopped_and_show_an_error(board):
+    client, headers, _ids, app = board
+    from scrm.runtime import runtime
+
+    with app.app_context():
+        runtime().plugins.timeout = 1
+    sys.modules["scrm_plugin_desk"].HANG.append(True)
+    fragment = client.get("/d/desk_board/w/tier_bar", headers=headers)
+    assert fragment.status_code == 200
+    assert "scrm-dash-error" in fragment.get_data(as_text=True)
+    kpi = client.get("/d/desk_board/w/customers", headers=headers)  # the next request is unharmed
+    assert kpi.status_code == 200 and "scrm-kpi-value" in kpi.get_data(as_text=True)
+    with app.app_context():
+        status = next(s for s in runtime().plugins.status if s.name == "desk")
+        assert "tiers: HookTimeout: timed out after 1 s and was stopped" in status.last_error
 
 
 @pytest.mark.parametrize(

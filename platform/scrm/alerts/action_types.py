@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from ..i18n import text
+from ..plugins.watchdog import HookTimeout, call_with_deadline
 
 if TYPE_CHECKING:
     from ..plugins.manager import Plugins
@@ -129,6 +130,11 @@ class ActionTypes(Mapping[str, Action]):
             Draft202012Validator.check_schema(item.options_schema)
         except SchemaError as exc:
             return f"{item.name}: the options_schema is not valid JSON Schema: {exc.message}"
+        from ..meta.structure import unresolvable_refs
+
+        missing = unresolvable_refs(item.options_schema)
+        if missing:
+            return f"{item.name}: the options_schema refers to {', '.join(missing)}, which does not exist"
         return None
 
     # -- running ------------------------------------------------------------------------------
@@ -142,16 +148,17 @@ class ActionTypes(Mapping[str, Action]):
             kind.run(context, action, batch)
             return 0
         try:
-            _attempt(kind, context, action, batch)
+            _attempt(kind, context, action, batch, self.plugins.timeout)
             return 0
         except Exception as exc:  # a plugin's error is its own: try the records one by one
             error = f"{type(exc).__name__}: {exc}"
-        failed = 1
-        if len(batch) > 1:
+            timed_out = isinstance(exc, HookTimeout)  # (not one by one: each would time out too)
+        failed = len(batch) if timed_out else 1
+        if len(batch) > 1 and not timed_out:
             failed = 0
             for one in batch:
                 try:
-                    _attempt(kind, context, action, [one])
+                    _attempt(kind, context, action, [one], self.plugins.timeout)
                 except Exception:
                     failed += 1
         self.plugins.record_error(
@@ -174,12 +181,12 @@ class ActionTypes(Mapping[str, Action]):
             return kind.name
 
 
-def _attempt(kind: Action, context: ActionContext, action: dict, batch: list[Fired]) -> None:
+def _attempt(kind: Action, context: ActionContext, action: dict, batch: list[Fired], timeout: float) -> None:
     from ..db import db
 
     savepoint = db.session.begin_nested()
     try:
-        kind.run(context, action, batch)
+        call_with_deadline(timeout, kind.run, context, action, batch)
     except Exception:
         if savepoint.is_active:
             savepoint.rollback()

@@ -203,6 +203,33 @@ def call(fn: ConditionFunction, values: list) -> Any:
         return None
 
 
+def compiled(fn: ConditionFunction) -> None:
+    """Note that this request's SQL holds a plugin function's expression: should the database
+    refuse a statement, :func:`blame_compiled` says which function (never a 500)."""
+    from flask import g, has_request_context
+
+    if has_request_context() and fn.plugin is not None:
+        g.setdefault("scrm_sql_functions", {})[fn.name] = fn
+
+
+def blame_compiled(exc: Exception):
+    """For a database error in a request whose SQL holds plugin functions: record it against
+    their plugins and give the error the user sees (None: no plugin function was compiled)."""
+    from flask import g, has_request_context
+
+    found = g.get("scrm_sql_functions") if has_request_context() else None
+    if not found:
+        return None
+    from ..errors import BadRequest
+
+    detail = str(getattr(exc, "orig", exc)).splitlines()[0][:300]
+    for fn in found.values():
+        report(fn, RuntimeError(f"the database refused its SQL: {detail}"))
+    from .messages import ConditionError
+
+    return BadRequest(ConditionError("E-COND-016", fn=", ".join(sorted(found))).message, code="E-COND-016")
+
+
 def report(fn: ConditionFunction, exc: Exception) -> None:
     """Record a plugin function's failure against its plugin (once per request and function)."""
     error = f"{fn.name}: {type(exc).__name__}: {exc}"

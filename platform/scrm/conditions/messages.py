@@ -25,6 +25,10 @@ CODES: dict[str, str] = {
         "The field {field!r} is encrypted: it can only be compared for equality with fixed values, or tested for "
         "emptiness."
     ),
+    "E-COND-016": N_(
+        "The database could not compute the plugin function {fn}, so the condition could not be applied; "
+        "please tell IT."
+    ),
     "W-COND-014": N_(
         "The window over {rel!r} has no start and {entity!r} is a large table: every evaluation reads its whole "
         "history. Add a from, e.g. now-30d."

@@ -340,6 +340,7 @@ class SqlCompiler(AggregateCompiler):
         except Exception as exc:  # a plugin's error is its own
             functions.report(fn, exc)
             return Known(None, o.kind)
+        functions.compiled(fn)
         return from_sql(expr, o.kind)
 
     def _coalesce(self, o: ir.Calc, args: list):

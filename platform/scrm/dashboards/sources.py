@@ -23,6 +23,7 @@ from typing import Any
 
 from ..conditions.functions import contributions
 from ..i18n import _
+from ..plugins.watchdog import call_with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def fetch(source: DashboardSource, svc, params: Mapping[str, Any], filters: Filt
     savepoint = session.begin_nested() if session.in_transaction() else None
     started = clock.monotonic()
     try:
-        result = source.fetch(svc, dict(params), filters)
+        result = call_with_deadline(_timeout(), source.fetch, svc, dict(params), filters)
         rows = _rows(source, result, limit)
     except Exception as exc:  # a plugin's error is its own: its widget says so, the page goes on
         if savepoint is not None and savepoint.is_active:
@@ -168,6 +169,13 @@ def fetch(source: DashboardSource, svc, params: Mapping[str, Any], filters: Filt
     if elapsed > SLOW_SECONDS:
         _record(source, f"slow: {elapsed:.1f} s (more than {SLOW_SECONDS:g} s)")
     return rows
+
+
+def _timeout() -> float:
+    from flask import current_app, has_app_context
+
+    rt = current_app.extensions.get("scrm") if has_app_context() else None
+    return rt.plugins.timeout if rt is not None else 0
 
 
 def _record(source: DashboardSource, error: str) -> None:

@@ -49,6 +49,37 @@ def entity_metaschema(field_types: FieldTypes) -> dict:
     return schema
 
 
+def unresolvable_refs(schema: Any) -> list[str]:
+    """The ``$ref``s in a plugin's options schema that point nowhere among the metaschemas (it is
+    checked as part of ``common.json``, so a relative reference is read from there)."""
+    from referencing.exceptions import Unresolvable
+
+    refs: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    if not refs:
+        return []
+    resources = [(BASE_URI + f"{k}.json", Resource.from_contents(load_metaschema(k))) for k in (*KINDS, "common")]
+    resolver = Registry().with_resources(resources).resolver(base_uri=BASE_URI + "common.json")
+    missing = []
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            missing.append(ref)
+    return missing
+
+
 def builtin_action_options() -> dict[str, dict]:
     """The built-in actions' options schemas, by action name (``common.json#/$defs/actionOptions``)."""
     options = load_metaschema("common")["$defs"]["actionOptions"]

@@ -28,6 +28,7 @@ import pluggy
 
 from ..fields import FieldType, FieldTypes
 from . import builtins, hookspecs
+from .watchdog import call_with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ ENTRY_POINT_GROUP = "scrm.plugins"
 
 SCRM_VERSION = _scrm_version()
 SLOW_SECONDS = 2.0  # a hook implementation taking longer is recorded as slow
+DEFAULT_TIMEOUT = 10  # and one taking longer than SCRM_PLUGIN_TIMEOUT seconds is stopped
 
 
 @dataclass
@@ -90,7 +92,14 @@ class HookError:
 class Plugins:
     """One plugin manager per application, plus what each plugin contributed."""
 
-    def __init__(self, folder: Path | None = None, disabled: set[str] | None = None, load_entry_points=True):
+    def __init__(
+        self,
+        folder: Path | None = None,
+        disabled: set[str] | None = None,
+        load_entry_points=True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
+        self.timeout = timeout  # seconds a plugin's hook may run before it is stopped; 0: no limit
         self.pm = pluggy.PluginManager("scrm")
         self.pm.add_hookspecs(hookspecs)
         self.status: list[PluginStatus] = []
@@ -136,8 +145,8 @@ class Plugins:
         savepoint = session.begin_nested() if session is not None and session.in_transaction() else None
         started = time.monotonic()
         try:
-            result = function(**args)
-        except Exception as exc:  # a plugin's error is its own, not the caller's
+            result = call_with_deadline(self.timeout, function, **args)
+        except Exception as exc:  # a plugin's error (or its timeout) is its own, not the caller's
             if savepoint is not None and savepoint.is_active:
                 savepoint.rollback()
             self.record_error(plugin, hook, f"{type(exc).__name__}: {exc}")

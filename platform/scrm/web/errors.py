@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -72,13 +73,20 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
         try:
             from ..db import db
 
             db.session.rollback()
         except Exception:  # the session may be unusable; the response must still go out
             pass
+        if isinstance(exc, sa.exc.DBAPIError):  # a plugin function's SQL the database refused?
+            from ..conditions.functions import blame_compiled
+
+            blamed = blame_compiled(exc)
+            if blamed is not None:
+                log.warning("%s %s: %s", request.method, request.path, blamed.message)
+                return respond(blamed.status, blamed.body())
+        log.exception("unhandled error on %s %s", request.method, request.path)
         return respond(
             500,
             error_body(
