@@ -19,6 +19,10 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
 install: $(VENV)/.installed
 
 dev-install: $(VENV)/.dev-installed
@@ -39,24 +43,26 @@ lint: dev-install
 	$(BIN)/python scripts/vendor.py --check
 
 fmt: dev-install
-	$(BIN)/ruff check --fix platform tests bench scripts
-	$(BIN)/ruff format platform tests bench scripts
+	$(BIN)/ruff check --fix platform tests bench scripts plugins
+	$(BIN)/ruff format platform tests bench scripts plugins
 
 ## check: validate the shipped definitions
 check: install
 	$(BIN)/scrm check
 
 ## bench: the benchmarks of bench/ (see docs/performance.md)
-bench: dev-install
+bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/list_page.py --customers 100000
+	$(BIN)/python bench/datasette_peer.py --customers 100000
 	$(BIN)/python bench/conditions.py --customers 200000 --trades 2000000
 	$(BIN)/python bench/export.py --customers 100000 --rows 10000
 	$(BIN)/python bench/alert_rules.py --customers 100000
 	$(BIN)/python bench/sla_sweep.py --clocks 1000000
 	$(BIN)/python bench/dashboard_d1.py --tickets 1000000
 
-bench-quick: dev-install
+bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python bench/list_page.py --customers 5000 --rounds 30
+	$(BIN)/python bench/datasette_peer.py --customers 5000 --rounds 20
 	$(BIN)/python bench/conditions.py --customers 5000 --trades 50000 --rounds 5
 	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
 	$(BIN)/python bench/alert_rules.py --customers 2000 --rounds 2

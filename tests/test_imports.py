@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import random
 import re
 import time
@@ -603,24 +604,32 @@ def test_all_or_nothing_progress_is_committed_apart_on_postgresql_and_kept_in_me
     assert saved == ([2, 4, 6] if backend == "postgresql" else [0, 0, 0])
 
 
-def test_the_audit_chain_records_the_upload_start_and_end(app, seed, tmp_path):
+def test_the_audit_chain_records_the_upload_start_rows_and_end(app, seed, tmp_path):
     from scrm.db import db
     from scrm.security.audit import AuditEntry, verify
 
-    job_id = run_import(app, tmp_path, as_csv([customer(1), customer(2)]))
+    job_id = run_import(app, tmp_path, as_csv([customer(1), customer(2), customer(3, **{"姓名": ""})]), mode="skip")
     with app.app_context():
         entries = db.session.execute(
-            sa.select(AuditEntry.action, AuditEntry.row_count, AuditEntry.result)
+            sa.select(AuditEntry.action, AuditEntry.row_count, AuditEntry.result, AuditEntry.detail)
             .where(AuditEntry.action.like("import_%"))
             .order_by(AuditEntry.id)
         ).all()
+        per_record = db.session.execute(
+            sa.select(AuditEntry.record_id).where(AuditEntry.action == "create", AuditEntry.entity == "customer")
+        ).scalars()
+        per_record = set(per_record)
         assert verify().ok
     number = job_of(app, job_id).number
-    assert [tuple(e) for e in entries] == [
-        ("import_upload", 2, "ok"),
-        ("import_start", 2, "ok"),
-        ("import_finish", 2, "ok"),
+    assert [tuple(e[:3]) for e in entries] == [
+        ("import_upload", 3, "ok"),
+        ("import_start", 3, "ok"),
+        ("import_rows", 2, "ok"),  # one entry per chunk for the rows it wrote; the failed row has none
+        ("import_finish", 3, "ok"),
     ]
+    rows = json.loads(entries[2].detail)
+    assert rows["job"] == number and len(rows["create"]) == 2 and "name" in rows["fields"]
+    assert not per_record & set(rows["create"])  # not one entry per record as well
     assert number.startswith("IMP-")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 from .definitions import DefinitionService
 from .fields import FieldTypes
@@ -29,10 +31,24 @@ def runtime() -> Runtime:
 
 def snapshot() -> Snapshot:
     """The published definitions: checked against the revision once per request, so a request
-    sees one consistent configuration; outside requests (CLI, jobs) on every call."""
+    sees one consistent configuration; outside requests (CLI, jobs) on every call, unless the
+    job has :func:`pinned` one."""
     if not has_request_context():
-        return runtime().registry.current()
+        return g.get("scrm_pinned_snapshot") or runtime().registry.current()
     snap = getattr(request, "scrm_snapshot", None)
     if snap is None:
         snap = request.scrm_snapshot = runtime().registry.current()
     return snap
+
+
+@contextmanager
+def pinned(snap: Snapshot) -> Iterator[Snapshot]:
+    """Within the block (a job in its own application context), :func:`snapshot` is ``snap``:
+    one consistent configuration for the whole job, as a request has, without asking the
+    database for the revision on every call."""
+    before = g.get("scrm_pinned_snapshot")
+    g.scrm_pinned_snapshot = snap
+    try:
+        yield snap
+    finally:
+        g.scrm_pinned_snapshot = before

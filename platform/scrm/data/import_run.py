@@ -72,7 +72,64 @@ class ImportService(RecordService):
     with the record's id and version only — the importer shows nobody the record, so nothing is
     presented or logged as viewed."""
 
+    _created: tuple[str, int] | None = None
+    importing: str | None = None  # the entity being imported: its records are never remembered
+    remembered: dict | None = None  # other records read during the import: (how, entity, id) -> answer
+
+    def _remember(self, how: str, entity_name: str, record_id, read):
+        """An answer about another entity's record, read once per import (a trade file names
+        the same accounts and securities again and again); the records being imported are
+        always read afresh."""
+        if entity_name == self.importing:
+            return read()
+        if self.remembered is None or len(self.remembered) > 100_000:
+            self.remembered = {}
+        key = (how, entity_name, record_id)
+        if key not in self.remembered:
+            self.remembered[key] = read()
+        return self.remembered[key]
+
+    def _exists(self, entity_name: str | None, record_id: int) -> bool:
+        exists = super()._exists
+        return self._remember("exists", entity_name, record_id, lambda: exists(entity_name, record_id))
+
+    def _plugin_access(self) -> dict:
+        access = super()._plugin_access()
+        lookup = access["lookup"]
+
+        def remembered_lookup(name: str, record_id) -> dict | None:
+            found = self._remember("lookup", name, record_id, lambda: lookup(name, record_id))
+            return dict(found) if found is not None else None  # (a plugin may change its copy)
+
+        return {**access, "lookup": remembered_lookup}
+
+    audited: tuple[tuple[str, int], ...] = ()  # (create | update, record id) not yet in the audit chain
+
+    def _audit(self, action: str, entity: EntityDef, record_id: int, fields) -> None:
+        self.audited += ((action, record_id),)
+
+    def flush_audit(self, entity: EntityDef, job_number: str, fields: list[str]) -> None:
+        """One audit entry for the rows written since the last: the job, the fields imported and
+        the ids created and updated (each record's own history has its values)."""
+        if not self.audited:
+            return
+        detail = {"job": job_number, "fields": fields}
+        for action in ("create", "update"):
+            ids = [record_id for kind, record_id in self.audited if kind == action]
+            if ids:
+                detail[action] = ids
+        audit.append("import_rows", self.actor(), entity=entity.name, row_count=len(self.audited), detail=detail)
+        self.audited = ()
+
+    def create_in_transaction(self, entity_name: str, data) -> int:
+        record_id = super().create_in_transaction(entity_name, data)
+        self._created = (entity_name, record_id)
+        return record_id
+
     def get(self, entity_name: str, record_id: int) -> dict:
+        if self._created == (entity_name, record_id):  # just inserted: its first version
+            self._created = None
+            return {"id": record_id, "version": 1}
         main = self.tables(self.entity(entity_name)).main
         row = run(sa.select(main.c.id, main.c.version).where(main.c.id == record_id)).one()
         return {"id": row.id, "version": row.version}
@@ -203,13 +260,21 @@ class Runner:
         return status
 
     def _run(self) -> str:
+        from ..runtime import pinned
+
         svc = self._service()
+        with pinned(svc.snapshot):  # (the definitions the job started with, to its end)
+            return self._import(svc)
+
+    def _import(self, svc: ImportService) -> str:
         entity = svc.entity(self.entity_name)
         svc.permissions.require(entity, "import")
         plan = plan_mapping(svc, entity, self.header, self.targets, self.key_name, self.mode)
         if plan.errors:  # the definition or the user's rights changed since the start
             raise BadRequest(plan.errors[0])
         columns = [Column(i, self.header[i], entity.field(name)) for i, name in enumerate(plan.targets) if name]
+        self.fields = [c.field.name for c in columns]
+        svc.importing = entity.name
         import_key = find_key(svc, entity, plan.key)
         key = (
             Key([next(c for c in columns if c.field.name == f.name) for f in import_key.fields]) if import_key else None
@@ -260,6 +325,7 @@ class Runner:
         reader.prefetch(rows)
         existing = self._existing(svc, entity, reader, key, rows)
         outcomes = [self._row(svc, entity, reader, key, existing, number, cells) for number, cells in rows]
+        svc.flush_audit(entity, self.number, self.fields)
         if self.mode == "skip":
             self._save_chunk(outcomes)
             tx.commit()
@@ -313,6 +379,7 @@ class Runner:
     def _save(self, svc, entity: EntityDef, values: dict, match: tuple[int, int] | None) -> tuple[str, list]:
         """Create, or update the matched record with the row's values; a failure undoes only
         this row (the service rolls back its savepoint)."""
+        audited = svc.audited
         try:
             if match is None:
                 svc.create(entity.name, values)
@@ -321,8 +388,10 @@ class Runner:
             saved = svc.update(entity.name, record_id, values, version)
             return (UNCHANGED if saved["version"] == version else UPDATED), []
         except ValidationFailed as exc:
+            svc.audited = audited  # (the row was undone: so is its entry)
             return FAILED_ROW, [(self._column(entity, d.path), d.message) for d in exc.details]
         except ScrmError as exc:
+            svc.audited = audited
             return FAILED_ROW, [("", exc.message)]
 
     def _column(self, entity: EntityDef, path: str) -> str:

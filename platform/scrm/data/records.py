@@ -252,8 +252,12 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         record_id = self._insert(entity, merged)
         self._require_in_scope(entity, record_id)
         self._written(entity, record_id, set(merged), None)
-        audit.append("create", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(cleaned))
+        self._audit("create", entity, record_id, cleaned)
         return record_id
+
+    def _audit(self, action: str, entity: EntityDef, record_id: int, fields) -> None:
+        """The audit entry of one create or update (an import gathers them per chunk)."""
+        audit.append(action, self.actor(), entity=entity.name, record_id=record_id, fields=sorted(fields))
 
     _batch = False  # inside a multi-record operation: its writes commit together at its end
 
@@ -411,7 +415,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
                 self._write_update(entity, current, merged, changed, version)
                 self._require_in_scope(entity, record_id)
                 self._written(entity, record_id, changed, current)
-                audit.append("update", self.actor(), entity=entity.name, record_id=record_id, fields=sorted(changed))
+                self._audit("update", entity, record_id, changed)
             self._commit()
         except IntegrityError as exc:
             db.session.rollback()
