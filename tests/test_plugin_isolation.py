@@ -221,3 +221,17 @@ def test_deadlines_in_two_threads_stop_only_their_own():
     for t in threads:
         t.join(10)
     assert results == {"slow": "stopped", "fast": "done"}
+
+
+@pytest.mark.parametrize("overrides, in_request, outside", [({}, 10, 300),
+                                                            ({"SCRM_PLUGIN_TIMEOUT": "2", "SCRM_PLUGIN_JOB_TIMEOUT": "0"}, 2, 0)])  # fmt: skip
+def test_plugins_may_run_longer_in_jobs_than_in_requests(database, overrides, in_request, outside):
+    from support import make_app
+
+    from scrm.runtime import runtime
+
+    app = make_app(database[0], **overrides)
+    with app.app_context():
+        assert runtime().plugins.deadline() == outside  # imports, scheduled rules, the CLI
+    with app.test_request_context():
+        assert runtime().plugins.deadline() == in_request

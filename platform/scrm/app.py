@@ -31,7 +31,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     i18n.init_app(app)
     database.init_app(app)
-    plugins = Plugins(home / "plugins", disabled=config["SCRM_PLUGINS_DISABLED"], timeout=config["SCRM_PLUGIN_TIMEOUT"])
+    plugins = Plugins(
+        home / "plugins",
+        disabled=config["SCRM_PLUGINS_DISABLED"],
+        timeout=config["SCRM_PLUGIN_TIMEOUT"],
+        job_timeout=config["SCRM_PLUGIN_JOB_TIMEOUT"],
+    )
     app.extensions["scrm"] = Runtime(
         plugins, Registry(plugins.field_types), DefinitionService(plugins.field_types, home, plugins)
     )

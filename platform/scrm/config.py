@@ -8,8 +8,9 @@
 ``SCRM_TIMEZONE``          default ``Asia/Shanghai``
 ``SCRM_LOCALE``            default ``zh_CN``; ``en`` available
 ``SCRM_PLUGINS_DISABLED``  comma-separated plugin names to leave off
-``SCRM_PLUGIN_TIMEOUT``    seconds a plugin's hook, action or data source may run before it is
-                           stopped and its writes undone; default 10, 0 for no limit
+``SCRM_PLUGIN_TIMEOUT``    seconds a plugin's hook, action or data source may run in a request
+                           before it is stopped and its writes undone; default 10, 0 for no limit
+``SCRM_PLUGIN_JOB_TIMEOUT`` the same outside requests (imports, scheduled jobs, the CLI); default 300
 ``SCRM_AUDIT_HOT_DAYS``    audit entries kept in the database before ``scrm audit archive``
                            moves them to a file; default 180 (the legal minimum for logs)
 ``SCRM_REVEAL_MINUTES``    how long a reveal-with-reason shows a masked value; default 10
@@ -77,6 +78,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_ATTACHMENT_MAX_MB", 10, 1, 15),
         ("SCRM_DASHBOARD_CACHE_SECONDS", 60, 0, 3600),
         ("SCRM_PLUGIN_TIMEOUT", 10, 0, 3600),
+        ("SCRM_PLUGIN_JOB_TIMEOUT", 300, 0, 86_400),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

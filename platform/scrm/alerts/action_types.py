@@ -148,7 +148,7 @@ class ActionTypes(Mapping[str, Action]):
             kind.run(context, action, batch)
             return 0
         try:
-            _attempt(kind, context, action, batch, self.plugins.timeout)
+            _attempt(kind, context, action, batch, self.plugins.deadline())
             return 0
         except Exception as exc:  # a plugin's error is its own: try the records one by one
             error = f"{type(exc).__name__}: {exc}"
@@ -158,7 +158,7 @@ class ActionTypes(Mapping[str, Action]):
             failed = 0
             for one in batch:
                 try:
-                    _attempt(kind, context, action, [one], self.plugins.timeout)
+                    _attempt(kind, context, action, [one], self.plugins.deadline())
                 except Exception:
                     failed += 1
         self.plugins.record_error(

@@ -175,7 +175,7 @@ def _timeout() -> float:
     from flask import current_app, has_app_context
 
     rt = current_app.extensions.get("scrm") if has_app_context() else None
-    return rt.plugins.timeout if rt is not None else 0
+    return rt.plugins.deadline() if rt is not None else 0
 
 
 def _record(source: DashboardSource, error: str) -> None:

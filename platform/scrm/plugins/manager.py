@@ -64,7 +64,8 @@ ENTRY_POINT_GROUP = "scrm.plugins"
 
 SCRM_VERSION = _scrm_version()
 SLOW_SECONDS = 2.0  # a hook implementation taking longer is recorded as slow
-DEFAULT_TIMEOUT = 10  # and one taking longer than SCRM_PLUGIN_TIMEOUT seconds is stopped
+DEFAULT_TIMEOUT = 10  # and one taking longer than SCRM_PLUGIN_TIMEOUT seconds in a request is stopped
+DEFAULT_JOB_TIMEOUT = 300  # outside requests (imports, scheduled jobs, the CLI): SCRM_PLUGIN_JOB_TIMEOUT
 
 
 @dataclass
@@ -98,8 +99,10 @@ class Plugins:
         disabled: set[str] | None = None,
         load_entry_points=True,
         timeout: float = DEFAULT_TIMEOUT,
+        job_timeout: float = DEFAULT_JOB_TIMEOUT,
     ):
-        self.timeout = timeout  # seconds a plugin's hook may run before it is stopped; 0: no limit
+        self.timeout = timeout  # seconds a plugin's hook may run in a request before it is stopped; 0: no limit
+        self.job_timeout = job_timeout  # … and outside one
         self.pm = pluggy.PluginManager("scrm")
         self.pm.add_hookspecs(hookspecs)
         self.status: list[PluginStatus] = []
@@ -118,6 +121,12 @@ class Plugins:
         self.field_types = self._collect_field_types()
         self.errors: deque[HookError] = deque(maxlen=100)
         self._sources = {st.name: st.source for st in self.status}
+
+    def deadline(self) -> float:
+        """How long plugin code called now may run: a request must answer; a job may take longer."""
+        from flask import has_request_context
+
+        return self.timeout if has_request_context() else self.job_timeout
 
     def is_builtin(self, plugin_name: str) -> bool:
         """Whether a registered plugin is SCRM's own code (not isolated, replaceable by plugins)."""
@@ -145,7 +154,7 @@ class Plugins:
         savepoint = session.begin_nested() if session is not None and session.in_transaction() else None
         started = time.monotonic()
         try:
-            result = call_with_deadline(self.timeout, function, **args)
+            result = call_with_deadline(self.deadline(), function, **args)
         except Exception as exc:  # a plugin's error (or its timeout) is its own, not the caller's
             if savepoint is not None and savepoint.is_active:
                 savepoint.rollback()
