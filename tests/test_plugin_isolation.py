@@ -188,8 +188,12 @@ def test_many_deadlines_that_end_as_they_fire_leave_no_stray_stop_behind():
             call_with_deadline(0.002, busy, 0.002)  # finishes just as its deadline passes
         except HookTimeout:
             stopped += 1
-    busy(0.6)  # no stop arrives after its call has returned
+    busy(1.2)  # no stop arrives after its call has returned (the watchdog repeats a stop every 0.5 s)
     assert 0 <= stopped <= 300
+    started = time.monotonic()  # and the watchdog still works (a stop landing in a lock it held once hung it)
+    with pytest.raises(HookTimeout):
+        call_with_deadline(0.05, busy, 5)
+    assert time.monotonic() - started < 1.5
 
 
 def test_an_inner_deadline_does_not_take_an_outer_ones_stop():
