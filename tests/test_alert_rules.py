@@ -31,6 +31,14 @@ def moment(days: int = 0, hours: int = 0) -> datetime:
     return NOW + timedelta(days=days, hours=hours)
 
 
+def earlier_today() -> datetime:
+    """An hour ago, but never before today's midnight in Shanghai (a run just after midnight)."""
+    now = datetime.now(UTC)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    midnight = datetime.combine(now.astimezone(shanghai).date(), datetime.min.time(), shanghai)
+    return max(now - timedelta(hours=1), midnight.astimezone(UTC))
+
+
 class World:
     """Crafted records, written straight through the record service's validation."""
 
@@ -358,7 +366,7 @@ def test_hnw_outflow_from_a_real_transfer_tasks_the_manager_and_texts_masked(wor
         world.n += 1
         world.svc.create("fund_transfer", {"transfer_no": f"OUT{world.n}", "account": world.account(customer),
                                            "customer": customer, "transfer_type": "sec_to_bank", "amount": amount,
-                                           "occurred_at": moment(0, -1).isoformat()})  # fmt: skip
+                                           "occurred_at": earlier_today().isoformat()})  # fmt: skip
     process_events()
     assert fired_ids("alr_hnw_outflow") == {hit}
     tasks = _tasks("alr_hnw_outflow")
