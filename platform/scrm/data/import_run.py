@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import force_locale
 from sqlalchemy import orm
 
 from ..db import db, dialect_name, run, write_intent
 from ..errors import BadRequest, ScrmError, ValidationFailed
-from ..i18n import _, text
+from ..i18n import _, force_locale, text
 from ..meta.model import EntityDef
 from ..security import audit
 from ..security.crypto import keyring

@@ -137,11 +137,18 @@ class MultiEnumType(EnumType):
     def display(self, value, f):
         if not value:
             return ""
-        parts = []
-        for v in value:
-            o = f.option_map.get(v)
-            parts.append(badge(text(o.label) if o else v, o.color if o else None))
-        return Markup(" ").join(parts)
+        cache = f.__dict__.setdefault("_shown", {})  # a list shows the same few sets on every row
+        key = (tuple(value), current_locale())
+        shown = cache.get(key)
+        if shown is None:
+            parts = []
+            for v in value:
+                o = f.option_map.get(v)
+                parts.append(badge(text(o.label) if o else v, o.color if o else None))
+            shown = Markup(" ").join(parts)
+            if len(cache) < 4096:
+                cache[key] = shown
+        return shown
 
     def json_schema(self, f):
         return {"type": "array", "items": {"type": "string", "enum": [o.value for o in f.options]}, "uniqueItems": True}

@@ -14,6 +14,7 @@ from flask import Flask, g
 from flask_login import LoginManager, UserMixin
 
 from ..db import db, run
+from ..notify.inbox import Notification
 from .users import ADMIN_ROLE, User, UserRole, find_user, user_for_token, verify_password
 
 MAX_FAILURES = 5
@@ -35,6 +36,7 @@ class SessionUser(UserMixin):
     username: str
     display_name: str | None
     roles: tuple[str, ...]
+    unread: int = 0  # unread inbox notifications when the request began (the page header's badge)
 
     @property
     def name(self) -> str:
@@ -49,16 +51,24 @@ class SessionUser(UserMixin):
 
 
 def session_user(user_id: int) -> SessionUser | None:
-    users, roles = User.__table__, UserRole.__table__
+    """The user with their roles and unread notifications: one statement (every page asks)."""
+    users, roles, notes = User.__table__, UserRole.__table__, Notification.__table__
+    unread = (
+        sa.select(sa.func.count())
+        .where(notes.c.user_id == users.c.id, notes.c.read_at.is_(None))
+        .correlate(users)
+        .scalar_subquery()
+    )
     rows = run(
-        sa.select(users.c.id, users.c.username, users.c.display_name, roles.c.role)
+        sa.select(users.c.id, users.c.username, users.c.display_name, roles.c.role, unread.label("unread"))
         .select_from(users.outerjoin(roles, roles.c.user_id == users.c.id))
         .where(users.c.id == user_id, users.c.active.is_(True))
     ).all()
     if not rows:
         return None
     first = rows[0]
-    return SessionUser(first.id, first.username, first.display_name, tuple(sorted(r.role for r in rows if r.role)))
+    roles_held = tuple(sorted(r.role for r in rows if r.role))
+    return SessionUser(first.id, first.username, first.display_name, roles_held, first.unread)
 
 
 @login_manager.user_loader

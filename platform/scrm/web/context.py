@@ -18,12 +18,6 @@ class NavItem:
 
 
 @dataclass
-class NavGroup:
-    label: str
-    items: list[NavItem]
-
-
-@dataclass
 class Column:
     name: str
     label: str
@@ -107,6 +101,18 @@ class ListPage:
     @property
     def column_count(self) -> int:
         return len(self.columns) + (1 if self.selectable else 0)
+
+    @property
+    def chooser_html(self) -> Markup:
+        """The column chooser's checkboxes, one per field (an entity can have a hundred)."""
+        return Markup(
+            "".join(
+                f'<div class="form-check"><input class="form-check-input" type="checkbox" name="cols" '
+                f'value="{escape(c.value)}" id="col-{escape(c.value)}"{" checked" if c.selected else ""}>'
+                f'<label class="form-check-label small" for="col-{escape(c.value)}">{escape(c.label)}</label></div>'
+                for c in self.chooser
+            )
+        )
 
 
 @dataclass

@@ -419,16 +419,15 @@ class LayoutBuilder:
         ]
         condition = {"field": rel.via, "op": "eq", "value": self.record["id"]}
         note = ""
+        # only the shown columns: every other reference would be one more join to plan (a record
+        # page shows twenty related lists; PostgreSQL spent 49 ms planning the product sales alone)
+        shown = dict(sort=node.get("sort") or rel.sort, limit=node.get("limit", 10), fields=columns)
         try:
             wanted = {"all": [condition, node["filter"]]} if node.get("filter") else condition
-            page = self.svc.list(
-                target.name, filter=wanted, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
-            )
+            page = self.svc.list(target.name, filter=wanted, **shown)
         except BadRequest:  # a filter the runtime cannot evaluate yet: show the unfiltered list, say so
             note = _("The list's filter is not applied (it uses conditions not supported here yet).")
-            page = self.svc.list(
-                target.name, filter=condition, sort=node.get("sort") or rel.sort, limit=node.get("limit", 10)
-            )
+            page = self.svc.list(target.name, filter=condition, **shown)
         rows = []
         for r in page.items:
             url = url_for("pages.detail", entity=target.name, record_id=r["id"])
