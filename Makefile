@@ -50,10 +50,18 @@ fmt: dev-install
 check: install
 	$(BIN)/scrm check
 
-## bench: the benchmarks of bench/ (see docs/performance.md)
+## bench: the benchmarks of bench/ (see docs/performance.md); PostgreSQL ones use BENCH_PG
+BENCH_PG ?= postgresql://postgres@127.0.0.1:5432
 bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/list_page.py --customers 10000
 	$(BIN)/python bench/list_page.py --customers 100000
+	$(BIN)/python bench/pages.py --customers 10000 --rounds 50
+	$(BIN)/python bench/pages.py --customers 100000 --rounds 30
+	$(BIN)/python bench/pages.py --customers 10000 --rounds 50 --database $(BENCH_PG)/scrm_bench_pages
 	$(BIN)/python bench/datasette_peer.py --customers 100000
+	$(BIN)/python bench/load.py --database $(BENCH_PG)/scrm_bench_load --customers 10000 --workers 1,2,4
+	$(BIN)/python bench/import_trades.py --customers 2000 --trades 100000
+	$(BIN)/python bench/publish_field.py --database $(BENCH_PG) --rounds 5
 	$(BIN)/python bench/conditions.py --customers 200000 --trades 2000000
 	$(BIN)/python bench/export.py --customers 100000 --rows 10000
 	$(BIN)/python bench/alert_rules.py --customers 100000
@@ -67,6 +75,8 @@ bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python bench/export.py --customers 5000 --rows 5000 --rounds 3
 	$(BIN)/python bench/alert_rules.py --customers 2000 --rounds 2
 	$(BIN)/python bench/dashboard_d1.py --tickets 20000 --rounds 2
+	$(BIN)/python bench/pages.py --customers 2000 --rounds 10
+	$(BIN)/python bench/load.py --database $(BENCH_PG)/scrm_bench_quick_load --customers 2000 --workers 1,2 --users 6 --seconds 15
 
 ## bench-rules: the 25 shipped rules over 1M customers on PostgreSQL (dataset made once, 34 min, 25 GB)
 bench-rules: dev-install
