@@ -259,6 +259,14 @@ def test_parameters_without_a_value_leave_their_leaf_out(rows):
         assert rows.python_ids(node, env) == rows.sql_ids(node, env) == expected
 
 
+@pytest.mark.parametrize("params, joined", [({}, False), ({"tiers": []}, False), ({"tiers": ["Zhang"]}, True)])
+def test_a_path_whose_parameter_has_no_value_joins_nothing(rows, params, joined):
+    """A dashboard filter `manager.name in {param}` with nothing chosen costs no join."""
+    node = rows.prepare({"field": "manager.name", "op": "in", "value": {"param": "tiers"}})
+    sql = rows.sql_text(node, rows.env(NOW, params))
+    assert ("JOIN" in sql) == joined, sql
+
+
 @pytest.mark.parametrize(
     "condition, old, expected",
     [

@@ -89,6 +89,9 @@ def test_the_page_shows_every_panel(client, app, seed):
     timeline = html[html.index('id="timeline"') :]
     assert "季度回访电话" in timeline and "跟进大额转出" in timeline
     assert 'data-kind="alert"' in timeline
+    when = re.findall(r'data-kind="(\w+)".*?<time[^>]*>([^<]*)</time>', timeline, re.S)
+    assert {kind for kind, _ in when} >= {"interaction", "alert"}
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", at) for _, at in when), when  # tasks too (created_at)
     assert "跟进大额转出" in html[html.index('id="open-tasks"') :]
     assert "半导体行业周期说明" in html[html.index('id="suggestions"') :]  # matches a held industry
     assert f"/e/service_ticket/new?customer={seed['c1']}" in html
@@ -178,3 +181,25 @@ def test_scrm_customer_360_panels_adds_panels_seen_through_the_viewers_scope(app
     assert as_manager[2] != as_admin[2]  # each viewer's own service
     assert "plugin-panel-2" not in admin and "javascript:x" not in admin
     assert plugins.errors[-1].plugin == "broken_panels"
+
+
+def test_the_page_reads_and_logs_only_the_fields_it_shows(client, app, seed):
+    """The administrator sees personal data unmasked: the audit log names what the page showed
+    (the mobile number in the header), not the ID number, e-mail or address it does not show."""
+    import sqlalchemy as sa
+
+    from scrm.db import db
+    from scrm.security.audit import AuditEntry
+
+    with app.app_context():
+        from scrm.data.records import RecordService
+        from scrm.runtime import snapshot
+
+        RecordService(snapshot(), None).update("customer", seed["c1"], {"mobile": "13912345678", "_version": 1})
+    assert client.get(f"/e/customer/{seed['c1']}/360").status_code == 200
+    with app.app_context():
+        table = AuditEntry.__table__
+        query = sa.select(table.c.fields).where(table.c.action == "view_sensitive", table.c.record_id == seed["c1"])
+        logged = [set(f.split(",")) for f in db.session.scalars(query)]
+        db.session.remove()
+    assert logged == [{"mobile"}], logged

@@ -410,3 +410,13 @@ def test_number_formats(ctx, value, format, text):  # English: the ctx fixture f
     from scrm.dashboards.present import fmt
 
     assert fmt(value, format) == text
+
+
+def test_choice_groups_come_in_the_order_of_their_options(api, app, book):
+    from scrm.runtime import snapshot
+
+    widgets = api.get("/api/v1/dashboards/customers_aum/data", query_string=PERIOD).get_json()["widgets"]
+    tiers = [r["tier"] for r in widgets["tiers"]["rows"]]
+    with app.app_context():
+        options = [o.value for o in snapshot().entity("customer").field("asset_tier").options]
+    assert {"mass", "hnw"} <= set(tiers) and tiers == sorted(tiers, key=options.index)  # not alphabetical

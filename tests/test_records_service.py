@@ -195,3 +195,25 @@ def test_a_unique_rule_with_a_condition_counts_only_matching_records(svc, seed):
     svc.update("consent_record", first["id"], {"withdrawn_at": "2026-03-01T10:00:00+08:00"}, version=first["version"])
     assert svc.create("consent_record", live)["id"]
     assert svc.create("consent_record", {**live, "customer": seed["c2"]})["id"]
+
+
+def test_a_computed_field_reading_today_follows_the_local_date(svc, seed, monkeypatch):
+    """The statement with `age = years_between(birth_date, today)` is built once a day, not once a
+    read, and not kept past midnight."""
+    from datetime import UTC, datetime, timedelta
+
+    import scrm.data.reading as reading
+
+    noon = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, the eve of the birthday
+    svc.update("customer", seed["c1"], {"birth_date": "1980-03-02", "_version": 1})
+    seen, original = [], reading.environment
+    for moment, age in ((noon, 45), (noon + timedelta(hours=3), 45), (noon + timedelta(hours=13), 46), (noon, 45)):
+        monkeypatch.setattr(reading, "environment", _at(original, moment))
+        record = svc.get("customer", seed["c1"])
+        assert record["age"] == age
+        seen.append(svc._select(svc.entity("customer"), svc.tables(svc.entity("customer")), None, svc.environment())[0])
+    assert seen[0] is seen[1] and seen[1] is not seen[2]
+
+
+def _at(environment, moment):
+    return lambda snapshot, **kwargs: environment(snapshot, **{**kwargs, "now": moment})

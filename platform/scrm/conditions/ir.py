@@ -208,11 +208,17 @@ class Deps:
     old: set[str] = field(default_factory=set)
     record: set[str] = field(default_factory=set)
     uses_time: bool = False
+    uses_instant: bool = False  # a relative instant (now-30d), not only local dates (today)
 
     def as_dict(self) -> dict:
         out = {k: sorted(v) for k, v in vars(self).items() if isinstance(v, set)}
         out["uses_time"] = self.uses_time
         return out
+
+    def read_time(self, t: RelTime | None) -> None:
+        if t is not None:
+            self.uses_time = True
+            self.uses_instant = self.uses_instant or t.kind != "date"
 
 
 def deps(node: Node | Operand) -> Deps:
@@ -229,8 +235,10 @@ def _node_deps(node: Node, out: Deps, nested: bool) -> None:
         for op in (leaf.left, *leaf.args):
             if op is not None:
                 _operand_deps(op, out, nested)
-        if leaf.op in ("in_period", "anniversary_is") and any(isinstance(a, RelTime) for a in leaf.args):
-            out.uses_time = True
+        if leaf.op in ("in_period", "anniversary_is"):
+            for a in leaf.args:
+                if isinstance(a, RelTime):
+                    out.read_time(a)
 
 
 def _operand_deps(op: Operand, out: Deps, nested: bool) -> None:
@@ -249,7 +257,7 @@ def _operand_deps(op: Operand, out: Deps, nested: bool) -> None:
         elif isinstance(inner, Ctx):
             out.context.add(inner.key)
         elif isinstance(inner, RelTime):
-            out.uses_time = True
+            out.read_time(inner)
         elif isinstance(inner, Agg):
             out.relations.add(f"{inner.parent.name}.{inner.relation.name}")
             out.fields.add(f"{inner.child.name}.{inner.via.name}")
@@ -259,6 +267,7 @@ def _operand_deps(op: Operand, out: Deps, nested: bool) -> None:
                 if own is not None:
                     _operand_deps(own, out, nested=True)
             if inner.window is not None:
-                out.uses_time = out.uses_time or inner.window.start is not None or inner.window.end is not None
+                out.read_time(inner.window.start)
+                out.read_time(inner.window.end)
             if inner.where is not None:
                 _node_deps(inner.where, out, nested=True)

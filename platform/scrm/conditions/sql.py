@@ -116,9 +116,13 @@ class SqlCompiler(AggregateCompiler):
                 return None
             conjunction = isinstance(n, ir.All) != neg
             return sa.and_(*parts) if conjunction else sa.or_(*parts)
-        try:
+        try:  # constant arguments first: one without a value leaves the leaf out before it joins anything
+            known = {i: self.operand(a, scope) for i, a in enumerate(n.args) if a is not None and ir.is_constant(a)}
             left = self.operand(n.left, scope)
-            args = tuple(self.operand(a, scope) if a is not None else Known(None, None) for a in n.args)
+            args = tuple(
+                known[i] if i in known else self.operand(a, scope) if a is not None else Known(None, None)
+                for i, a in enumerate(n.args)
+            )
         except Pruned:
             return None
         if isinstance(left, Known) and all(isinstance(a, Known) for a in args):

@@ -111,7 +111,7 @@ def compile_widget(
             columns.append((m.name, "val", label))
             order_exprs[m.name] = value.expr
     for g, expr in zip(widget.groups, keys, strict=True):
-        order_exprs[g.alias] = expr
+        order_exprs[g.alias] = natural_order(g, expr)
     stmt = sa.select(*cols).select_from(main)
     for target, on in scope.joins:
         stmt = stmt.outerjoin(target, on)
@@ -124,12 +124,22 @@ def compile_widget(
         expr = order_exprs.get(name)
         if expr is not None:
             clauses.append(expr.desc().nulls_last() if direction == "desc" else expr.asc().nulls_last())
-    clauses += [k.asc() for k in keys if not any(k is order_exprs.get(n) for n, _d in order)]
+    sorted_by = {n for n, _d in order}
+    clauses += [order_exprs[g.alias].asc() for g in widget.groups if g.alias not in sorted_by]
     if clauses:
         stmt = stmt.order_by(*clauses)
     if keys:
         stmt = stmt.limit(widget_limit(widget))
     return Compiled(stmt, columns)
+
+
+def natural_order(g: Group, expr):
+    """A choice field's groups in the order of its options (mass, affluent, wealth, hnw…), not
+    alphabetically; other groups by their value."""
+    options = g.field.last.options if g.kind == "field" and g.field is not None else ()
+    if not options:
+        return expr
+    return sa.case({o.value: i for i, o in enumerate(options)}, value=expr, else_=len(options))
 
 
 def widget_order(widget: WidgetPlan) -> list[tuple[str, str]]:

@@ -335,19 +335,33 @@ class RecordReader(AccessMixin):
         self, entity: EntityDef, et: EntityTables, wanted: frozenset[str] | None, env: Environment
     ) -> tuple[sa.Select, dict[str, sa.ColumnElement]]:
         """The record columns, each reference's title through one outer join (no N+1), and the
-        computed fields' expressions. Built once per published revision and field set, unless a
-        computed field depends on the time."""
+        computed fields' expressions. Built once per published revision and field set; when a computed
+        field reads today's date, once per local day; when one reads the instant (now-30d), each time."""
         computed = [f for f in self.computed_fields(entity) if wanted is None or f.name in wanted]
-        if any(self._reads_the_time(entity, f) for f in computed):
-            return self._build_select(entity, et, wanted, env, computed)
-        return self.snapshot.cached(
-            ("select", entity.name, wanted), lambda: self._build_select(entity, et, wanted, env, computed)
-        )
+        time = [self._time_read(entity, f) for f in computed]
+        build = lambda: self._build_select(entity, et, wanted, env, computed)  # noqa: E731
+        if "instant" in time:  # now-30d: bound to this very moment
+            return build()
+        if "date" not in time:
+            return self.snapshot.cached(("select", entity.name, wanted), build)
+        # today: the same statement all day long, rebuilt when the local date changes
+        day = (env.now.astimezone(env.tz).date(), env.tz.key)
+        latest = self.snapshot.cached(("select-of-the-day", entity.name, wanted), dict)
+        found = latest.get(day)
+        if found is None:
+            found = build()
+            latest.clear()
+            latest[day] = found
+        return found
 
-    def _reads_the_time(self, entity: EntityDef, f: FieldDef) -> bool:
-        return self.snapshot.cached(
-            ("reads-time", entity.name, f.name), lambda: deps(computed_field(self.snapshot, entity, f.name)).uses_time
-        )
+    def _time_read(self, entity: EntityDef, f: FieldDef) -> str | None:
+        """Whether a computed field reads the time: ``instant``, ``date`` (only local dates) or None."""
+
+        def grain():
+            used = deps(computed_field(self.snapshot, entity, f.name))
+            return "instant" if used.uses_instant else "date" if used.uses_time else None
+
+        return self.snapshot.cached(("reads-time", entity.name, f.name), grain)
 
     def _build_select(
         self, entity: EntityDef, et: EntityTables, wanted, env: Environment, computed: list[FieldDef]
@@ -424,24 +438,28 @@ class RecordReader(AccessMixin):
                 out[rid] = mask(title.get("mask"), str(value)) if view == "masked" else str(value)
         return out
 
-    def get(self, entity_name: str, record_id: int) -> dict:
-        """One record as the user may see it (404 outside their scope)."""
+    def get(self, entity_name: str, record_id: int, fields: list[str] | None = None) -> dict:
+        """One record as the user may see it (404 outside their scope); ``fields``: only those
+        (and ``id``, ``version``), for pages that show a few."""
         entity = self.entity(entity_name)
-        return self.present(entity, [self.load(entity_name, record_id)])[0]
+        wanted = None if fields is None else frozenset(n for n in fields if entity.field(n) or n in SYSTEM_COLUMNS)
+        return self.present(entity, [self._load(entity, record_id, wanted)])[0]
 
     def load(self, entity_name: str, record_id: int) -> dict:
         """One record with its real values, for the services that validate and write: still
         only within the user's scope. Never hand it to a user; :meth:`get` is what they see."""
-        entity = self.entity(entity_name)
+        return self._load(self.entity(entity_name), record_id, None)
+
+    def _load(self, entity: EntityDef, record_id: int, wanted: frozenset[str] | None) -> dict:
         self.permissions.require(entity, "read")
         et = self.tables(entity)
         env = self.environment()
-        select, _computed = self._select(entity, et, None, env)
+        select, _computed = self._select(entity, et, wanted, env)
         stmt = self.scoped(select.where(et.main.c.id == record_id, et.main.c.deleted_at.is_(None)), entity, env)
         row = run(stmt).mappings().first()
         if row is None:
             raise NotFound(_("{entity} #{id} does not exist.").format(entity=text(entity.label), id=record_id))
-        return self._hydrate(entity, et, [row])[0]
+        return self._hydrate(entity, et, [row], wanted)[0]
 
     def lookup(
         self, entity_name: str, q: str = "", limit: int = 20, filter: dict | None = None

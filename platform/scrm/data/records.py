@@ -391,7 +391,11 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
             db.session.execute(sa.insert(link), [{"record_id": record_id, "value": v} for v in values])
 
     @write_operation
-    def update(self, entity_name: str, record_id: int, data: Any, version: int | None = None) -> dict:
+    def update(
+        self, entity_name: str, record_id: int, data: Any, version: int | None = None, *, read_back: bool = True
+    ) -> dict | None:
+        """Change a record at the version the caller edited; the record as saved, as the user sees
+        it (``read_back=False``: nothing, for callers that redirect)."""
         entity = self.entity(entity_name)
         if version is None and isinstance(data, dict):
             version = lock_version(data)
@@ -423,7 +427,7 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         except Exception:
             db.session.rollback()
             raise
-        return self.get(entity_name, record_id)
+        return self.get(entity_name, record_id) if read_back else None
 
     def write_values(self, entity: EntityDef, current: dict, values: dict) -> tuple[dict, set[str]]:
         """Write values a workflow decided — a transition's inputs (validated by the caller), its

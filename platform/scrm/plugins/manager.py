@@ -132,6 +132,10 @@ class Plugins:
         """Whether a registered plugin is SCRM's own code (not isolated, replaceable by plugins)."""
         return self._sources.get(plugin_name) == "builtin"
 
+    def implemented(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook`` (to skip preparing its arguments)."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
     def call(self, hook: str, *, validation: bool = False, **kwargs) -> list:
         """The results of every implementation of ``hook`` (in pluggy's order: the last registered
         first), each given the arguments it names. A plugin's error is recorded and skipped —

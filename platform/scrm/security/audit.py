@@ -290,7 +290,9 @@ def later(action: str, actor: Actor, **kwargs) -> None:
     from flask import g, has_request_context
 
     if has_request_context():
-        g.setdefault("audit_pending", []).append((action, actor, kwargs))
+        pending = g.setdefault("audit_pending", [])
+        if (action, actor, kwargs) not in pending:  # the same record's same fields read twice: one view
+            pending.append((action, actor, kwargs))
         return
     append(action, actor, **kwargs)
     db.session.commit()

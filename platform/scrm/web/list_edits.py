@@ -184,7 +184,7 @@ def _apply(svc: RecordService, entity: EntityDef, record_id: int, change, outcom
         if not changes:
             outcome.unchanged += 1
             return
-        svc.update(entity.name, record_id, changes, version=record["version"])
+        svc.update(entity.name, record_id, changes, version=record["version"], read_back=False)
         outcome.changed += 1
     except ScrmError as exc:
         reason = exc.details[0].message if getattr(exc, "details", None) else exc.message

@@ -24,6 +24,7 @@ from ..runtime import runtime, snapshot
 from .forms import LayoutBuilder
 from .pages import check_id, record_title, require_login, service
 from .render import render
+from .times import local_time
 
 bp = Blueprint("overview", __name__)
 bp.before_request(require_login)
@@ -31,6 +32,7 @@ bp.before_request(require_login)
 HEADER = ["asset_tier", "vip_level", "investor_category", "risk_level", "risk_valid_until", "primary_manager",
           "servicing_org", "customer_status", "lifecycle_stage", "mobile"]  # fmt: skip
 FIGURES = ["total_assets", "net_assets", "assets_change_pct", "last_trade_date", "days_since_trade", "last_contact_at"]
+SHOWN = [*HEADER, *FIGURES, "customer_no", "tags", "is_lowest_category"]  # read (and audited as seen): no more
 TRADE_COLUMNS = ["trade_time", "security", "side", "quantity", "price", "amount"]
 OPEN_TASK = {"field": "status", "op": "in", "value": ["open", "in_progress"]}
 
@@ -98,7 +100,8 @@ class CustomerOverview:
     def __init__(self, svc, record_id: int):
         self.svc = svc
         self.entity: EntityDef = svc.entity("customer")
-        self.record = svc.get("customer", record_id)
+        title = self.entity.title_field
+        self.record = svc.get("customer", record_id, fields=[*SHOWN, *([title.name] if title else [])])
         self.id = record_id
         self.about = {"field": "customer", "op": "eq", "value": record_id}
 
@@ -116,6 +119,11 @@ class CustomerOverview:
         if f.type == "ref":
             return record.get("_titles", {}).get(f.name) or f"#{value}"
         return LayoutBuilder(self.svc, entity, "view", record).display(f, value)
+
+    @staticmethod
+    def when(at: datetime | date) -> str:
+        """A system column's instant (created_at), in local time like the fields' own."""
+        return local_time(at) if isinstance(at, datetime) else at.isoformat()
 
     def facts(self, names: list[str]) -> list[tuple[str, str, str]]:
         """(field, label, shown value) of the header fields the user may see."""
@@ -236,7 +244,7 @@ class CustomerOverview:
                         source.kind,
                         source.icon,
                         at,
-                        self.shown(entity, r, source.at),
+                        self.shown(entity, r, source.at) or self.when(at),
                         self.shown(entity, r, source.title) or f"{text(entity.label)} #{r['id']}",
                         [v for v in (self.shown(entity, r, d) for d in source.detail) if v],
                         url_for("pages.detail", entity=source.entity, record_id=r["id"]),
@@ -331,11 +339,16 @@ def _moment(value) -> datetime:
     return datetime(value.year, value.month, value.day)
 
 
-def plugin_panels(svc, record: dict) -> list[Panel]:
-    """The panels plugins add (``scrm_customer_360_panels``); a panel without a label or with rows
-    that are not lists is left out, and a link goes only to a page of this site or an http(s) one."""
+def plugin_panels(svc, record_id: int) -> list[Panel]:
+    """The panels plugins add (``scrm_customer_360_panels``, given the whole customer as the viewer
+    sees it); a panel without a label or with rows that are not lists is left out, and a link goes
+    only to a page of this site or an http(s) one."""
+    plugins = runtime().plugins
+    if not plugins.implemented("scrm_customer_360_panels"):
+        return []
     out = []
-    for panels in runtime().plugins.call("scrm_customer_360_panels", svc=svc, record=record):
+    record = svc.get("customer", record_id)
+    for panels in plugins.call("scrm_customer_360_panels", svc=svc, record=record):
         for p in panels if isinstance(panels, list | tuple) else ():
             try:
                 more = str(p.get("more_url") or "")
@@ -372,7 +385,7 @@ def customer_360(record_id: int):
         "sectors": pie,
         "holdings": holdings,
         "trades": view.trades(),
-        "plugin_panels": plugin_panels(svc, view.record),
+        "plugin_panels": plugin_panels(svc, record_id),
         "timeline": timeline,
         "kinds": [(k, kind_label(k), k in kinds) for k in KIND_LABELS],
         "tasks": view.open_tasks(),

@@ -491,7 +491,13 @@ def edit(entity: str, record_id: int):
         errors = merge_errors(errors, svc.problems(entity, without(values, errors), record_id))
     else:
         try:
-            svc.update(entity, record_id, values, int(version) if version.isascii() and version.isdigit() else None)
+            svc.update(
+                entity,
+                record_id,
+                values,
+                int(version) if version.isascii() and version.isdigit() else None,
+                read_back=False,
+            )
         except Conflict as exc:
             current = svc.get(entity, record_id)
             conflict = changed_by_others(
