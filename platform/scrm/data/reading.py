@@ -473,12 +473,15 @@ class RecordReader(AccessMixin):
         if view != "plain" and q:
             q = ""  # typing part of a masked title would probe it
         grant = self.permissions.grant(entity.name)
+        limit = max(1, min(limit, 1000))
         if not filter and not q and grant.scope == "all" and not grant.filters:
             # the plain choice list of an unscoped entity: the same statement every time
-            stmt = self.snapshot.cached(("lookup", entity.name), lambda: self._lookup_statement(entity, None, None))
+            stmt = self.snapshot.cached(
+                ("lookup", entity.name, limit), lambda: self._lookup_statement(entity, None, None, limit)
+            )
         else:
-            stmt = self._lookup_statement(entity, filter, q)
-        rows = run(stmt.limit(max(1, min(limit, 1000))))
+            stmt = self._lookup_statement(entity, filter, q, limit)
+        rows = run(stmt)
         if view == "hidden":
             return [(rid, f"#{rid}") for rid, _value in rows]
         if view == "masked":
@@ -487,20 +490,15 @@ class RecordReader(AccessMixin):
             ]
         return [(rid, str(value) if value is not None else f"#{rid}") for rid, value in rows]
 
-    def _lookup_statement(self, entity: EntityDef, filter: dict | None, q: str | None) -> sa.Select:
+    def _lookup_statement(self, entity: EntityDef, filter: dict | None, q: str | None, limit: int) -> sa.Select:
+        """Ordered by title like a list page (a scope of alternatives walks each one's index)."""
         et = self.tables(entity)
         title = entity.title_field
         col = et.main.c[title.column] if title is not None and title.column in et.main.c else None
-        stmt = self.filtered(
-            sa.select(et.main.c.id, col if col is not None else sa.literal(None)),
-            entity,
-            filter,
-            q or None,
-            self.environment(),
-        )
-        if col is not None and self.field_types[title.type].sortable:
-            return stmt.order_by(col.asc().nulls_last(), et.main.c.id)
-        return stmt.order_by(et.main.c.id)
+        select = sa.select(et.main.c.id, col if col is not None else sa.literal(None))
+        by_title = col is not None and self.field_types[title.type].sortable and not title.encrypted
+        keys = parse_sort(title.name if by_title else "id", entity, et, self.field_types)
+        return self.ordered(select, entity, keys, None, limit, filter, q or None, self.environment())
 
     def history(self, entity_name: str, record_id: int) -> list[dict]:
         entity = self.entity(entity_name)

@@ -188,16 +188,23 @@ class ScopeCompiler:
             for name in _listed(spec.get("via")):
                 f = entity.field(name)
                 parent = self.snapshot.entity(f.target)
-                inner = self.clause(parent, level, depth + 1)
-                target = self.snapshot.tables[parent.name].main
-                parts.append(
-                    main.c[f.column].in_(
-                        sa.select(target.c.id).where(
-                            target.c.deleted_at.is_(None), inner if inner is not None else sa.true()
-                        )
-                    )
-                )
+                parents = self._parents(parent, level, depth + 1)
+                if parents is not None:
+                    parts.append(main.c[f.column].in_(parents))
         return parts
+
+    def _parents(self, parent: EntityDef, level: str, depth: int) -> sa.Select | sa.CompoundSelect | None:
+        """The ids of the parent records in scope (None: none is): one select per branch of the
+        parent's scope, united — "my customers" as the customers I manage UNION those assigned to
+        me, each read through its index, where one OR of the two would scan the customer table."""
+        target = self.snapshot.tables[parent.name].main
+        live = sa.select(target.c.id).where(target.c.deleted_at.is_(None))
+        inner = self.branches(parent, level, depth)
+        if inner is None:
+            return live
+        if not inner:
+            return None
+        return live.where(inner[0]) if len(inner) == 1 else sa.union(*(live.where(part) for part in inner))
 
     def _staff_in(self, units: tuple[int, ...]) -> sa.Select:
         staff = staff_entity(self.snapshot)
