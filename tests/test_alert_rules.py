@@ -467,7 +467,7 @@ def test_the_batch_statement_reads_each_child_window_once(ctx, name, scans):
 
     from sqlalchemy.dialects import postgresql
 
-    from scrm.alerts.compile import prepare, statement
+    from scrm.alerts.compile import matches, prepare
     from scrm.alerts.model import rules_of
     from scrm.data.evaluation import environment
     from scrm.runtime import snapshot
@@ -475,6 +475,6 @@ def test_the_batch_statement_reads_each_child_window_once(ctx, name, scans):
     snap = snapshot()
     rule = rules_of(snap)[name]
     env = environment(snap, now=datetime(2026, 11, 20, 10, 30, tzinfo=UTC), params=rule.params)
-    sql = str(statement(prepare(snap, rule), snap, env, "postgresql").compile(dialect=postgresql.dialect()))
+    sql = str(matches(prepare(snap, rule), snap, env, "postgresql").compile(dialect=postgresql.dialect()))
     derived = re.findall(r"FROM crm_(?:asset_snapshot|fund_transfer|trade) AS c\d+", sql)
     assert len(derived) == scans, sql

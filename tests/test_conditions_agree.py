@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from scrm.conditions import ir
-from scrm.conditions.sql import Compiled, Scope, SqlCompiler
+from scrm.conditions.sql import Compiled, Scope, SqlCompiler, compile_sql
 
 CONDITIONS_PER_EXAMPLE = 20
 EXAMPLES = 100  # 100 worlds x 20 conditions = 2,000 conditions per database
@@ -444,6 +444,7 @@ def disagreements(w, example, conds, compiler=None) -> list[tuple]:
         node = w.prepare(cond)
         expected = w.python_ids(node, env)
         strategies = [("batch", dict(batch=True)), ("correlated", dict(batch=False))]
+        strategies += [(f"night run, {name}", dict(compiler=night_run(batch))) for name, batch in SET_WIDE]
         if compiler is not None:
             strategies = [("naive", dict(compiler=compiler))]
         for name, how in strategies:
@@ -451,6 +452,16 @@ def disagreements(w, example, conds, compiler=None) -> list[tuple]:
             if got != expected:
                 found.append((name, cond, sorted(expected), sorted(got)))
     return found
+
+
+SET_WIDE = [("batch", True), ("correlated", False)]
+
+
+def night_run(batch: bool):
+    """A rule's night run: semi-joins, and inner joins to the derived tables the condition needs."""
+    return lambda node, entity, tables, env, dialect: compile_sql(
+        node, entity, tables, env, dialect, batch=batch, set_wide=True
+    )
 
 
 @settings(

@@ -1,10 +1,12 @@
-"""A rule as one SQL statement: the records matching ``scope ∧ condition``, each with its metric
-values, the record values its actions read, when the rule last fired for it and whether it
-already holds the rule's tags.
+"""A rule as SQL: one evaluating statement, :func:`matches` — the records matching
+``scope ∧ condition``, with when the rule last fired for each and whether it already holds the
+rule's tags (correlated look-ups: they run for the matched rows only) — and, for the records that
+will fire, :func:`statement`: their metric values, the record values the actions read and which
+actions apply, read a batch of ids at a time.
 
-The condition, the metrics and the action paths go through one condition compiler, so an
-aggregate the condition and a metric share is computed once (one derived table on PostgreSQL).
-Tag and cooldown look-ups are correlated subqueries: they run for the matched rows only.
+A tagging rule matches a fifth of the book every night and fires for the few that do not hold
+the tag yet; an alert in cooldown matches and does not fire. Metrics (averages over the
+snapshots, often only there for ``untag`` or a message) are worth computing for those that fire.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from ..conditions import Environment, Preparer, ir
 from ..conditions.aggregates import all_aggregates
 from ..conditions.check import document_source
-from ..conditions.sql import Scope, SqlCompiler, grouped_by_default
+from ..conditions.sql import Scope, SqlCompiler, compile_sql, grouped_by_default
 from ..conditions.sqlvalues import typed
 from ..meta.alert_checks import BUILTIN_ACTIONS, TEMPLATE_ROOTS, TEXT_KEYS, action_recipients, option_paths
 from ..meta.model import EntityDef
@@ -132,7 +134,7 @@ def record_paths(rule: Rule, templates: dict[int, dict[str, placeholders.Message
     return paths
 
 
-def statement(
+def matches(
     prepared: PreparedRule,
     snapshot,
     env: Environment,
@@ -141,12 +143,38 @@ def statement(
     ids: list[int] | None = None,
     tag_ids: list[int] | None = None,
 ) -> sa.Select:
-    """The one statement of a run: ``id``, ``m_<metric>``, ``p_<n>`` (action paths, in
-    :attr:`PreparedRule.paths` order), ``w_<action>`` (1 where the action's ``when`` holds),
-    ``last_fired`` and ``held`` (the record holds every tag of ``tag_ids``)."""
+    """The evaluating statement: ``id``, ``last_fired`` and ``held`` (the record holds every tag
+    of ``tag_ids``) of each record the rule matches, in no particular order (an ``ORDER BY id``
+    made SQLite walk the primary key instead of the condition's index)."""
     rule, entity = prepared.rule, prepared.entity
     main = snapshot.tables[entity.name].main
-    compiler = SqlCompiler(snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and ids is None)
+    set_wide = ids is None
+    compiled = compile_sql(
+        prepared.node, entity, snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and set_wide,
+        set_wide=set_wide,
+    )  # fmt: skip
+    firing = Firing.__table__
+    cols: list[Any] = [
+        main.c.id.label("id"),
+        sa.select(sa.func.max(firing.c.fired_at))
+        .where(firing.c.rule == rule.name, firing.c.record_id == main.c.id)
+        .scalar_subquery()
+        .label("last_fired"),
+    ]
+    if tag_ids:
+        cols.append(held_clause(snapshot, entity, main.c.id, tag_ids, env).label("held"))
+    stmt = compiled.apply(sa.select(*cols).select_from(main).where(main.c.deleted_at.is_(None)))
+    return stmt.where(main.c.id.in_(ids)) if ids is not None else stmt
+
+
+def statement(prepared: PreparedRule, snapshot, env: Environment, dialect: str, *, ids: list[int]) -> sa.Select:
+    """What firing for the records ``ids`` takes: ``id``, ``m_<metric>``, ``p_<n>`` (action paths,
+    in :attr:`PreparedRule.paths` order) and ``w_<action>`` (1 where the action's ``when``
+    holds), of those that still match. Aggregates are correlated subqueries: they run for these
+    records only, through the child tables' indexes."""
+    entity = prepared.entity
+    main = snapshot.tables[entity.name].main
+    compiler = SqlCompiler(snapshot.tables, env, dialect, batch=False)
     scope = Scope(entity, main, [])
     compiler.share_picks(all_aggregates([prepared.node, *prepared.metrics.values(), *prepared.whens.values()]))
     where = compiler.condition(prepared.node, scope)
@@ -173,24 +201,15 @@ def statement(
         clause = compiler.condition(node, scope)
         clause = sa.true() if clause is None else clause
         cols.append(sa.case((clause, sa.literal(1)), else_=sa.literal(0)).label(f"w_{i}"))
-    firing = Firing.__table__
-    cols.append(
-        sa.select(sa.func.max(firing.c.fired_at))
-        .where(firing.c.rule == rule.name, firing.c.record_id == main.c.id)
-        .scalar_subquery()
-        .label("last_fired")
-    )
-    if tag_ids:
-        cols.append(held_clause(snapshot, entity, main.c.id, tag_ids, env).label("held"))
+    return _select(cols, main, scope, where, ids)
+
+
+def _select(cols: list, main, scope: Scope, where, ids: list[int]) -> sa.Select:
     source = main
     for target, on in scope.joins:
         source = source.outerjoin(target, on)
-    stmt = sa.select(*cols).select_from(source).where(main.c.deleted_at.is_(None))
-    if where is not None:
-        stmt = stmt.where(where)
-    if ids is not None:
-        stmt = stmt.where(main.c.id.in_(ids))
-    return stmt.order_by(main.c.id)
+    stmt = sa.select(*cols).select_from(source).where(main.c.deleted_at.is_(None), main.c.id.in_(ids))
+    return stmt.where(where) if where is not None else stmt
 
 
 def link_entity(snapshot, entity: EntityDef) -> EntityDef | None:

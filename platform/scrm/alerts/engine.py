@@ -28,7 +28,7 @@ from ..errors import NotFound
 from ..i18n import _
 from . import actions
 from .action_types import action_types
-from .compile import PreparedRule, link_entity, prepare, statement
+from .compile import PreparedRule, link_entity, matches, prepare, statement
 from .model import Rule, rules_of
 from .store import DONE, FAILED, Firing, Run, firing_insert, utcnow
 
@@ -135,24 +135,28 @@ def _evaluate(snapshot, prepared: PreparedRule, env, moment, service, outcome: O
     held = rule.held_tags()
     tags = actions.tag_ids(snapshot, service, held, create=False) if held else {}
     holding = list(tags.values()) if held and len(tags) == len(set(held)) else None
-    stmt = statement(prepared, snapshot, env, dialect_name(), ids=ids, tag_ids=holding)
+    stmt = matches(prepared, snapshot, env, dialect_name(), ids=ids, tag_ids=holding)
     clock = time.perf_counter()
     rows = run(stmt).all()
     outcome.statement_ms = (time.perf_counter() - clock) * 1000
     outcome.matched = len(rows)
     since = rule.cooldown.before(env.now).replace(tzinfo=None) if rule.cooldown else None
+    due = sorted(
+        row.id
+        for row in rows
+        if not (since is not None and row.last_fired is not None and row.last_fired >= since)
+        and not (holding and row.held)
+    )
     paths = list(prepared.paths)
     candidates = []
-    for row in rows:
-        if since is not None and row.last_fired is not None and row.last_fired >= since:
-            continue
-        if holding and row.held:
-            continue
-        mapping = row._mapping
-        metrics = {name: mapping[f"m_{name}"] for name in prepared.metrics}
-        values = {path: mapping[f"p_{i}"] for i, path in enumerate(paths)}
-        values.update({f"when:{i}": bool(mapping[f"w_{i}"]) for i in prepared.whens})
-        candidates.append((row.id, metrics, values, rule.period_key(moment, values, dict(env.params))))
+    for start in range(0, len(due), BATCH):
+        details = run(statement(prepared, snapshot, env, dialect_name(), ids=due[start : start + BATCH])).all()
+        for row in sorted(details, key=lambda r: r.id):
+            mapping = row._mapping
+            metrics = {name: mapping[f"m_{name}"] for name in prepared.metrics}
+            values = {path: mapping[f"p_{i}"] for i, path in enumerate(paths)}
+            values.update({f"when:{i}": bool(mapping[f"w_{i}"]) for i in prepared.whens})
+            candidates.append((row.id, metrics, values, rule.period_key(moment, values, dict(env.params))))
     if outcome.dry_run:
         _dry(snapshot, prepared, env, candidates, outcome)
         return

@@ -10,14 +10,19 @@ ranking (:meth:`AggregateCompiler.share_picks`).
 from __future__ import annotations
 
 import dataclasses
+import math
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from ..meta.model import EntityDef, FieldDef
 from . import ir
 from .dialect import CodePointOrder
+from .python import PythonCompiler, Row
 from .sqlvalues import Num, Val, apply, bind
+from .values import test
 
 
 class AggregateCompiler:
@@ -25,6 +30,8 @@ class AggregateCompiler:
     provides ``tables``, ``batch``, ``name``, ``condition``, ``operand`` and ``_field``)."""
 
     def _init_aggregates(self) -> None:
+        self._required: set[Any] = set()  # signatures of aggregates the condition needs child rows for
+        self.inner_joins: set[int] = set()  # ids of the derived tables a statement may join inner
         self._aggs: dict[tuple[Any, int], Any] = {}
         self._pick_groups: dict[Any, list[ir.Field]] = {}  # first/last sharing one ranking
         self._picks: dict[tuple[Any, int], tuple[Any, dict]] = {}
@@ -39,12 +46,59 @@ class AggregateCompiler:
                 groups.setdefault(_pick_key(agg), {})[signature(agg.of)] = agg.of
         self._pick_groups = {k: list(v.values()) for k, v in groups.items() if len(v) > 1}
 
+    def require_rows(self, node: ir.Node) -> None:
+        """Note the aggregates without whose child rows ``node`` cannot hold (:func:`needs_rows`):
+        their derived tables may be joined inner, so the database can start from the smaller
+        side — and skip the scan of the other when one is empty."""
+        self._required = needs_rows(node, self.env)
+
+    def semi_join(self, n: ir.Cmp, scope) -> sa.ColumnElement[bool] | None:
+        """``exists(…) = true`` and ``count(…) >= k`` (k ≥ 1) tested positively, as the parents
+        among the child rows that count: ``id IN (SELECT fk … [GROUP BY fk HAVING count >= k])``.
+        The database starts from the few child rows in the window (their index) instead of
+        testing every parent. None when the leaf is not of that form."""
+        a = n.left
+        if not isinstance(a, ir.Agg) or a.uses_record or a.fn not in ("exists", "count") or len(n.args) != 1:
+            return None
+        if n.args[0] is None or not ir.is_constant(n.args[0]):
+            return None
+        value = self.operand(n.args[0], scope).value
+        if a.fn == "exists":
+            if not (n.op == "eq" and value is True):
+                return None
+            least = 1
+        elif isinstance(value, int | Decimal) and not isinstance(value, bool) and n.op in ("gte", "gt"):
+            least = math.floor(value) + 1 if n.op == "gt" else math.ceil(value)
+            if least < 1:
+                return None
+        else:
+            return None
+        source, fk, conds, of, _order, _child = self._agg_parts(a, scope)
+        rows = sa.select(fk).select_from(source).where(*conds, fk.is_not(None))
+        if least > 1:
+            counted = sa.func.count() if of is None else sa.func.count(_of_expr(of))
+            rows = rows.group_by(fk).having(counted >= least)
+        elif of is not None and a.fn == "count":
+            rows = rows.where(_of_expr(of).is_not(None))
+        return scope.table.c.id.in_(rows)
+
     def _agg(self, o: ir.Agg, scope):
         # by structure, not identity: a metric expanded in several places of a condition (and in
         # the SELECT) is one derived table, one scan of the child table
         key = (signature(o), id(scope.table))
         if key in self._aggs:
             return self._aggs[key]
+        source, fk, conds, of, order, child = self._agg_parts(o, scope)
+        if self.batch and not o.uses_record:
+            value = self._grouped(o, scope, source, fk, conds, of, order, child)
+        else:
+            value = self._correlated(o, scope, source, fk, conds, of, order, child)
+        self._aggs[key] = value
+        return value
+
+    def _agg_parts(self, o: ir.Agg, scope):
+        """The child rows an aggregate reads: (source with joins, foreign key, conditions, value,
+        order, child table)."""
         child = self.tables[o.child.name].main.alias(self.name("c"))
         inner = _scope(o.child, child, scope)
         conds = [child.c.deleted_at.is_(None)]
@@ -65,12 +119,7 @@ class AggregateCompiler:
         source = child
         for target, on in inner.joins:
             source = source.outerjoin(target, on)
-        if self.batch and not o.uses_record:
-            value = self._grouped(o, scope, source, fk, conds, of, order, child)
-        else:
-            value = self._correlated(o, scope, source, fk, conds, of, order, child)
-        self._aggs[key] = value
-        return value
+        return source, fk, conds, of, order, child
 
     def _correlated(self, o, scope, source, fk, conds, of, order, child):
         where = [fk == scope.table.c.id, *conds]
@@ -116,17 +165,29 @@ class AggregateCompiler:
         if key not in self._picks:
             inner = _scope(o.child, child, scope)
             values = [self._field(f, inner) for f in self._pick_groups[group]]
-            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
-            cols = [fk.label("k"), rank.label("rn")] + [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
-            ranked = (
-                sa.select(*cols).select_from(source).where(*conds, _of_expr(order).is_not(None)).subquery(f"{name}r")
-            )
-            derived = sa.select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery(name)
+            picked = [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
+            derived = self._first_rows(o.fn, source, fk, conds, order, child, picked, name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
+            self._mark_inner(o, derived)
             columns = {signature(f): derived.c[f"v{i}"] for i, f in enumerate(self._pick_groups[group])}
             self._picks[key] = (derived, columns)
         _derived, columns = self._picks[key]
         return _like(of, columns[signature(o.of)])
+
+    def _mark_inner(self, o: ir.Agg, derived) -> None:
+        if scope_free(o) and signature(o) in self._required:
+            self.inner_joins.add(id(derived))
+
+    def _first_rows(self, fn, source, fk, conds, order, child, values: list, name: str):
+        """Each parent's first (or last) child row in ``order``: ``k`` and the ``values``.
+        PostgreSQL: ``DISTINCT ON (fk)`` (one sort, no window step); elsewhere ``row_number()``."""
+        ordering = _order_clauses(fn, order, child)
+        rows = sa.select(fk.label("k"), *values).select_from(source).where(*conds, _of_expr(order).is_not(None))
+        if self.dialect == "postgresql":
+            return rows.ext(distinct_on(fk)).order_by(fk, *ordering).subquery(name)
+        rank = sa.func.row_number().over(partition_by=fk, order_by=ordering)
+        ranked = rows.add_columns(rank.label("rn")).subquery(f"{name}r")
+        return sa.select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery(name)
 
     def _grouped(self, o, scope, source, fk, conds, of, order, child):
         ov = _of_expr(of)
@@ -135,15 +196,9 @@ class AggregateCompiler:
         if group in self._pick_groups:
             return self._shared_pick(o, group, scope, source, fk, conds, of, order, child, name)
         if o.fn in ("first", "last"):
-            rank = sa.func.row_number().over(partition_by=fk, order_by=_order_clauses(o.fn, order, child))
-            ranked = (
-                sa.select(fk.label("k"), ov.label("v"), rank.label("rn"))
-                .select_from(source)
-                .where(*conds, _of_expr(order).is_not(None))
-                .subquery(f"{name}r")
-            )
-            derived = sa.select(ranked.c.k, ranked.c.v).where(ranked.c.rn == 1).subquery(name)
+            derived = self._first_rows(o.fn, source, fk, conds, order, child, [ov.label("v")], name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
+            self._mark_inner(o, derived)
             return _like(of, derived.c.v)
         cols = [fk.label("k")]
         match o.fn:
@@ -160,6 +215,7 @@ class AggregateCompiler:
                 cols.append(fn(_ordered(of)).label("v"))
         derived = sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
         scope.joins.append((derived, derived.c.k == scope.table.c.id))
+        self._mark_inner(o, derived)
         match o.fn:
             case "exists":
                 return Val(derived.c.k.is_not(None), "bool", False)
@@ -170,6 +226,47 @@ class AggregateCompiler:
             case "avg":
                 return Num(derived.c.v, sa.func.nullif(derived.c.n, 0), of.scale, True, of.whole)
         return _like(of, derived.c.v)
+
+
+NULL_WHEN_EMPTY = frozenset({"avg", "min", "max", "first", "last"})
+ZERO_WHEN_EMPTY = frozenset({"count", "count_distinct", "sum"})
+REJECTS_NULL = frozenset({"gt", "gte", "lt", "lte", "eq", "between"})
+
+
+def needs_rows(node: ir.Node, env, neg: bool = False) -> set[Any]:
+    """Signatures of the aggregates that must have child rows for ``node`` to hold: those a
+    positive comparison in every alternative reads (``avg(…) > x`` is UNKNOWN without rows;
+    ``count(…) > 10`` is false at 0). An ``any`` needs what each of its branches needs."""
+    if isinstance(node, ir.Not):
+        return needs_rows(node.item, env, not neg)
+    if isinstance(node, ir.All | ir.AnyOf):
+        found = [needs_rows(item, env, neg) for item in node.items]
+        if not found:
+            return set()
+        return set().union(*found) if isinstance(node, ir.All) != neg else set.intersection(*found)
+    if not isinstance(node, ir.Cmp) or neg or node.op not in REJECTS_NULL:
+        return set()
+    constants = [a for a in node.args if a is not None and ir.is_constant(a)]
+    try:
+        values = tuple(PythonCompiler().operand(a)(Row({}), env) for a in constants)
+    except Exception:  # a parameter without a value (the leaf is left out) or a context not given
+        return set()
+    if any(v is None for v in values):
+        return set()
+    out = set()
+    for o in (node.left, *node.args):
+        if not isinstance(o, ir.Agg) or not scope_free(o):
+            continue
+        if o.fn in NULL_WHEN_EMPTY:
+            out.add(signature(o))
+        elif o.fn in ZERO_WHEN_EMPTY and o is node.left and len(constants) == len(node.args):
+            if not test(node.op, 0, values, ci=node.ci, tz=env.tz):
+                out.add(signature(o))
+    return out
+
+
+def scope_free(agg: ir.Agg) -> bool:
+    return not agg.uses_record
 
 
 def _pick_key(agg: ir.Agg) -> Any:

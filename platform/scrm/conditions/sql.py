@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from ..fields.sqltypes import ExactDecimal
 from . import functions, ir
-from .aggregates import AggregateCompiler
+from .aggregates import AggregateCompiler, all_aggregates
 from .dialect import CodePointOrder, DaysBetween, UnicodeLower, date_part, local_date, text_match
 from .env import Environment
 from .python import PythonCompiler, Row, _Pruned
@@ -71,11 +71,12 @@ class Pruned(Exception):
 class Compiled:
     where: sa.ColumnElement[bool]
     joins: list[tuple[Any, Any]] = field(default_factory=list)
+    inner: frozenset[int] = frozenset()  # ids of the joined tables the condition needs a row of
 
     def apply(self, stmt: sa.Select) -> sa.Select:
-        """``stmt`` with the outer joins the condition needs, filtered by it."""
+        """``stmt`` with the joins the condition needs, filtered by it."""
         for target, on in self.joins:
-            stmt = stmt.outerjoin(target, on)
+            stmt = stmt.join(target, on) if id(target) in self.inner else stmt.outerjoin(target, on)
         return stmt.where(self.where)
 
 
@@ -89,11 +90,17 @@ class Scope:
 
 
 class SqlCompiler(AggregateCompiler):
-    def __init__(self, tables: Mapping[str, Any], env: Environment, dialect: str, *, batch: bool = True):
+    def __init__(
+        self, tables: Mapping[str, Any], env: Environment, dialect: str, *, batch: bool = True, semi_joins: bool = False
+    ):
+        """``batch``: aggregates as grouped derived tables (else correlated subqueries);
+        ``semi_joins``: the statement reads the whole table (a rule's night run), so a positive
+        ``exists``/``count >= k`` becomes ``id IN (child rows)`` (:meth:`semi_join`)."""
         self.tables = tables
         self.env = env
         self.dialect = dialect
         self.batch = batch
+        self.semi_joins = semi_joins
         self.python = PythonCompiler()
         self._names = 0
         self._init_aggregates()
@@ -117,6 +124,9 @@ class SqlCompiler(AggregateCompiler):
             conjunction = isinstance(n, ir.All) != neg
             return sa.and_(*parts) if conjunction else sa.or_(*parts)
         try:  # constant arguments first: one without a value leaves the leaf out before it joins anything
+            semi = self.semi_join(n, scope) if self.semi_joins and not neg else None
+            if semi is not None:
+                return semi
             known = {i: self.operand(a, scope) for i, a in enumerate(n.args) if a is not None and ir.is_constant(a)}
             left = self.operand(n.left, scope)
             args = tuple(
@@ -407,15 +417,23 @@ def compile_sql(
     *,
     batch: bool | None = None,
     table=None,
+    set_wide: bool = False,
 ) -> Compiled:
     """The condition as a WHERE clause over ``entity``'s table (or ``table``, an alias of it).
-    ``batch``: aggregates as grouped derived tables (True) or correlated subqueries (False)."""
+    ``batch``: aggregates as grouped derived tables (True) or correlated subqueries (False).
+    ``set_wide``: the statement reads the whole table (a rule's night run): positive ``exists``
+    and ``count >= k`` become semi-joins, and derived tables the condition needs a row of are
+    joined inner."""
     scope = _root(entity, tables, table)
     if node is None:
         return Compiled(sa.true(), [])
     batch = grouped_by_default(dialect) if batch is None else batch
-    where = SqlCompiler(tables, env, dialect, batch=batch).condition(node, scope)
-    return Compiled(where if where is not None else sa.true(), scope.joins)
+    compiler = SqlCompiler(tables, env, dialect, batch=batch, semi_joins=set_wide)
+    compiler.share_picks(all_aggregates([node]))
+    if set_wide:
+        compiler.require_rows(node)
+    where = compiler.condition(node, scope)
+    return Compiled(where if where is not None else sa.true(), scope.joins, frozenset(compiler.inner_joins))
 
 
 def compile_operand(

@@ -118,16 +118,17 @@ class AccessMixin:
                     titles[f.name] = (view, title.get("mask"))
         return hidden, masked, plain_sensitive, titles
 
-    def present(self, entity: EntityDef, records: list[dict]) -> list[dict]:
+    def present(self, entity: EntityDef, records: list[dict], *, log_view: bool = True) -> list[dict]:
         """Records as the user may see them: hidden fields left out, masked fields masked, and
-        the titles of referenced records masked the way their own title field is."""
+        the titles of referenced records masked the way their own title field is. Unmasked
+        sensitive values are logged as viewed, unless ``log_view`` is False (nothing is shown)."""
         if self.permissions.system or not records:
             return records
         hidden, masked, plain_sensitive, titles = self.snapshot.cached(
             ("presentation", self.permissions.roles, entity.name), lambda: self._presentation(entity)
         )
         shown = [n for n in plain_sensitive if any(r.get(n) not in (None, "", []) for r in records)]
-        if shown:  # sensitive personal data leaves unmasked: who saw which, logged
+        if shown and log_view:  # sensitive personal data leaves unmasked: who saw which, logged
             ids = [r["id"] for r in records]
             audit.later(
                 "view_sensitive",

@@ -438,12 +438,13 @@ class RecordReader(AccessMixin):
                 out[rid] = mask(title.get("mask"), str(value)) if view == "masked" else str(value)
         return out
 
-    def get(self, entity_name: str, record_id: int, fields: list[str] | None = None) -> dict:
+    def get(self, entity_name: str, record_id: int, fields: list[str] | None = None, *, log_view: bool = True) -> dict:
         """One record as the user may see it (404 outside their scope); ``fields``: only those
-        (and ``id``, ``version``), for pages that show a few."""
+        (and ``id``, ``version``), for pages that show a few; ``log_view=False`` for a read that
+        shows the user nothing new (a form's save compares with what the form showed)."""
         entity = self.entity(entity_name)
         wanted = None if fields is None else frozenset(n for n in fields if entity.field(n) or n in SYSTEM_COLUMNS)
-        return self.present(entity, [self._load(entity, record_id, wanted)])[0]
+        return self.present(entity, [self._load(entity, record_id, wanted)], log_view=log_view)[0]
 
     def load(self, entity_name: str, record_id: int) -> dict:
         """One record with its real values, for the services that validate and write: still
