@@ -36,6 +36,8 @@
                            workflow steps; default 20
 ``SCRM_DASHBOARD_CACHE_SECONDS`` how long a dashboard widget's result is reused for the same
                            viewer, parameters and definition revision; default 60, 0 turns it off
+``SCRM_PG_JIT``            ``off`` (default) or ``on``: PostgreSQL's JIT compilation for SCRM's
+                           connections (it cost the nightly rules 1–2 s per large statement)
 =========================  =====================================================
 """
 
@@ -84,6 +86,9 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
             raise BadRequest(f"{key}={raw!r} must be a whole number from {low} to {high}")
         numbers[key] = int(raw)
+    jit = (env.get("SCRM_PG_JIT") or "off").lower()
+    if jit not in ("on", "off"):
+        raise BadRequest(f"SCRM_PG_JIT={jit!r} must be on or off")
     locale = env.get("SCRM_LOCALE") or "zh_CN"
     if locale not in ("zh_CN", "en"):
         raise BadRequest(f"SCRM_LOCALE={locale!r} is not supported (zh_CN or en)")
@@ -104,6 +109,7 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         "SCRM_SMS_TOKEN": env.get("SCRM_SMS_TOKEN") or None,
         "SCRM_SMS_SIGN": env.get("SCRM_SMS_SIGN") or "SCRM",
         "SCRM_SCHEDULER": (env.get("SCRM_SCHEDULER") or "auto").lower(),
+        "SCRM_PG_JIT": jit == "on",
         "SCRM_PLUGINS_DISABLED": {p.strip() for p in (env.get("SCRM_PLUGINS_DISABLED") or "").split(",") if p.strip()},
         "SECRET_KEY": env.get("SCRM_SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": url,

@@ -89,6 +89,9 @@ def init_app(app: Flask) -> None:
         options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     else:
         options.update({"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800})
+        if url.startswith("postgresql") and not app.config.get("SCRM_PG_JIT"):
+            # JIT compiled the rules' large statements for 1-2 s each to save less (bench/alert_rules.py)
+            options["connect_args"] = {"options": "-c jit=off"}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     db.init_app(app)
     with app.app_context():
