@@ -619,6 +619,11 @@ def create_pages_app(url: str, encryption_key: str, timezone: str) -> Flask:
             return utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
         return value.isoformat() if isinstance(value, date) else value
 
+    def in_options(entity: str, field: str):
+        """Sort key: a choice in its options' order, then unknown values, then none."""
+        known = {value: i for i, value in enumerate(options.get((entity, field), {}))}
+        return lambda value: (known.get(value, len(known)), value is None, value or "")
+
     def option_order(field: str):  # multi-valued fields in their options' order, as SCRM gives them
         known = {value: i for i, value in enumerate(options.get(("customer", field), {}))}
         return lambda value: (known.get(value, len(known)), value)
@@ -834,16 +839,20 @@ def create_pages_app(url: str, encryption_key: str, timezone: str) -> Flask:
                 sums[key] = sums.get(key, 0) + money(inflow)
             ordered = sorted(sums.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or 0))
             return {"rows": [{"unit": k, "inflow": v} for k, v in ordered], "labels": names}
-        if wid == "tiers":
-            return {"rows": [{"tier": r[0], "customers": r[1], "assets": money(r[2])} for r in sql(
-                "SELECT asset_tier, count(*), sum(total_assets) FROM crm_customer WHERE deleted_at IS NULL "
-                "GROUP BY asset_tier ORDER BY asset_tier")]}  # fmt: skip
+        if wid == "tiers":  # in the tiers' order (mass … uhnw), as the options list them
+            rows = sql("SELECT asset_tier, count(*), sum(total_assets) FROM crm_customer WHERE deleted_at IS NULL "
+                       "GROUP BY asset_tier")  # fmt: skip
+            tier = in_options("customer", "asset_tier")
+            return {"rows": [{"tier": r[0], "customers": r[1], "assets": money(r[2])}
+                             for r in sorted(rows, key=lambda r: tier(r[0]))]}  # fmt: skip
         if wid in ("churn_monthly", "churn_reasons"):
             d0, d1 = year.days()
-            if wid == "churn_reasons":
-                return {"rows": [{"reason": r[0], "lost": r[1]} for r in sql(
+            if wid == "churn_reasons":  # the most frequent first; ties in the reasons' order
+                reason = in_options("customer_loss", "loss_reason")
+                return {"rows": [{"reason": r[0], "lost": r[1]} for r in sorted(sql(
                     "SELECT loss_reason, count(*) FROM crm_customer_loss WHERE deleted_at IS NULL AND detected_on >= :d0 "
-                    "AND detected_on < :d1 GROUP BY loss_reason ORDER BY count(*) DESC, loss_reason", d0=d0, d1=d1)]}  # fmt: skip
+                    "AND detected_on < :d1 GROUP BY loss_reason", d0=d0, d1=d1),
+                    key=lambda r: (-r[1], reason(r[0])))]}  # fmt: skip
             found = {(r[0], r[1]): r for r in sql(
                 f"SELECT {month.format('detected_on')}, loss_type, count(*), sum(assets_before) FROM crm_customer_loss "
                 "WHERE deleted_at IS NULL AND detected_on >= :d0 AND detected_on < :d1 GROUP BY 1, 2", d0=d0, d1=d1)}  # fmt: skip
@@ -943,12 +952,13 @@ def create_pages_app(url: str, encryption_key: str, timezone: str) -> Flask:
                               "trades": found[d][2] if d in found else 0} for d in p.each_day()]}  # fmt: skip
         if wid == "sales_mix":
             t0, t1 = p.instants()
-            return {"rows": [{"risk": r[0], "type": r[1], "amount": money(r[2])} for r in sql(
+            risk, kind = in_options("product", "risk_level"), in_options("product", "product_type")
+            return {"rows": [{"risk": r[0], "type": r[1], "amount": money(r[2])} for r in sorted(sql(
                 "SELECT p.risk_level, p.product_type, sum(s.amount) FROM crm_product_sale s LEFT JOIN crm_customer c ON "
                 "c.id = s.customer_id AND c.deleted_at IS NULL LEFT JOIN crm_product p ON p.id = s.product_id AND "
                 "p.deleted_at IS NULL WHERE s.deleted_at IS NULL AND (s.status IS NULL OR s.status NOT IN ('cancelled', "
-                "'blocked')) AND c.servicing_org_id IN :orgs AND s.created_at >= :t0 AND s.created_at < :t1 GROUP BY 1, 2 "
-                "ORDER BY 1, 2", ("orgs",), orgs=orgs, t0=t0, t1=t1)]}  # fmt: skip
+                "'blocked')) AND c.servicing_org_id IN :orgs AND s.created_at >= :t0 AND s.created_at < :t1 GROUP BY 1, 2",
+                ("orgs",), orgs=orgs, t0=t0, t1=t1), key=lambda r: (risk(r[0]), kind(r[1])))]}  # fmt: skip
         abort(404)
 
     def context(name: str, user: dict) -> dict:

@@ -38,18 +38,6 @@ from dataset import prepare_dataset  # noqa: E402
 PASSWORD = "Load-test-1"
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in ``url`` if the server does not have it yet."""
-    import sqlalchemy as sa
-
-    server, name = url.rsplit("/", 1)
-    engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-
-
 def make_logins(url: str, how_many: int) -> list[dict]:
     """Account-manager logins for the busiest managers without a login yet, with their books."""
     import sqlalchemy as sa
@@ -158,7 +146,6 @@ def main() -> int:
         if not (Path(sys.executable).parent / tool).exists():
             raise SystemExit(f"{tool} is missing: pip install -e '.[bench]'")
 
-    ensure_database(args.database)
     prepare_dataset(args.database, args.customers)
     logins = make_logins(args.database, args.logins)
     out = Path(tempfile.mkdtemp(prefix="scrm-load-"))

@@ -52,11 +52,21 @@ class AggregateCompiler:
         side — and skip the scan of the other when one is empty."""
         self._required = needs_rows(node, self.env)
 
-    def semi_join(self, n: ir.Cmp, scope) -> sa.ColumnElement[bool] | None:
+    def semi_join(self, n: ir.Node, scope) -> sa.ColumnElement[bool] | None:
         """``exists(…) = true`` and ``count(…) >= k`` (k ≥ 1) tested positively, as the parents
-        among the child rows that count: ``id IN (SELECT fk … [GROUP BY fk HAVING count >= k])``.
-        The database starts from the few child rows in the window (their index) instead of
-        testing every parent. None when the leaf is not of that form."""
+        among the child rows that count: ``id IN (SELECT fk … [GROUP BY fk HAVING count >= k])``;
+        an ``any`` of such leaves as one ``IN`` of their union. The database starts from the few
+        child rows in the window (their index) instead of testing every parent. None when the
+        node is not of that form."""
+        if isinstance(n, ir.AnyOf):
+            parts = [self._semi_rows(item, scope) if isinstance(item, ir.Cmp) else None for item in n.items]
+            if not parts or any(p is None for p in parts):
+                return None
+            return scope.table.c.id.in_(sa.union(*parts) if len(parts) > 1 else parts[0])
+        rows = self._semi_rows(n, scope) if isinstance(n, ir.Cmp) else None
+        return scope.table.c.id.in_(rows) if rows is not None else None
+
+    def _semi_rows(self, n: ir.Cmp, scope) -> sa.Select | None:
         a = n.left
         if not isinstance(a, ir.Agg) or a.uses_record or a.fn not in ("exists", "count") or len(n.args) != 1:
             return None
@@ -80,7 +90,7 @@ class AggregateCompiler:
             rows = rows.group_by(fk).having(counted >= least)
         elif of is not None and a.fn == "count":
             rows = rows.where(_of_expr(of).is_not(None))
-        return scope.table.c.id.in_(rows)
+        return rows
 
     def _agg(self, o: ir.Agg, scope):
         # by structure, not identity: a metric expanded in several places of a condition (and in

@@ -115,6 +115,13 @@ class SqlCompiler(AggregateCompiler):
             return sa.true() if n.value != neg else sa.false()
         if isinstance(n, ir.Not):
             return self.condition(n.item, scope, not neg)
+        if isinstance(n, ir.AnyOf) and self.semi_joins and not neg:
+            try:
+                semi = self.semi_join(n, scope)
+            except Pruned:
+                semi = None
+            if semi is not None:
+                return semi
         if isinstance(n, ir.All | ir.AnyOf):
             # cheap tests first: a database that evaluates in order (SQLite) skips the aggregates
             items = sorted(n.items, key=_cost)

@@ -125,7 +125,10 @@ def compile_widget(
         if expr is not None:
             clauses.append(expr.desc().nulls_last() if direction == "desc" else expr.asc().nulls_last())
     sorted_by = {n for n, _d in order}
-    clauses += [order_exprs[g.alias].asc() for g in widget.groups if g.alias not in sorted_by]
+    for g, expr in zip(widget.groups, keys, strict=True):
+        if g.alias not in sorted_by:
+            natural = order_exprs[g.alias]
+            clauses += [natural.asc()] if natural is expr else [natural.asc(), expr.asc().nulls_last()]
     if clauses:
         stmt = stmt.order_by(*clauses)
     if keys:
