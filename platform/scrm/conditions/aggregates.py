@@ -32,6 +32,7 @@ class AggregateCompiler:
     def _init_aggregates(self) -> None:
         self._required: set[Any] = set()  # signatures of aggregates the condition needs child rows for
         self.inner_joins: set[int] = set()  # ids of the derived tables a statement may join inner
+        self.guards: list[sa.ColumnElement[bool]] = []  # "some child row counts at all", evaluated once
         self._aggs: dict[tuple[Any, int], Any] = {}
         self._pick_groups: dict[Any, list[ir.Field]] = {}  # first/last sharing one ranking
         self._picks: dict[tuple[Any, int], tuple[Any, dict]] = {}
@@ -49,7 +50,7 @@ class AggregateCompiler:
     def require_rows(self, node: ir.Node) -> None:
         """Note the aggregates without whose child rows ``node`` cannot hold (:func:`needs_rows`):
         their derived tables may be joined inner, so the database can start from the smaller
-        side — and skip the scan of the other when one is empty."""
+        side, and each gets a guard (:attr:`guards`) that no row is tested when none counts."""
         self._required = needs_rows(node, self.env)
 
     def semi_join(self, n: ir.Node, scope) -> sa.ColumnElement[bool] | None:
@@ -99,6 +100,11 @@ class AggregateCompiler:
         if key in self._aggs:
             return self._aggs[key]
         source, fk, conds, of, order, child = self._agg_parts(o, scope)
+        if scope.parent is None and scope_free(o) and signature(o) in self._required:
+            # uncorrelated: the database tests it once and, when no child row counts (a window
+            # before the history began), skips the whole statement
+            rows = sa.select(sa.literal_column("1")).select_from(source).where(*conds, fk.is_not(None))
+            self.guards.append(sa.exists(rows))
         if self.batch and not o.uses_record:
             value = self._grouped(o, scope, source, fk, conds, of, order, child)
         else:

@@ -72,12 +72,13 @@ class Compiled:
     where: sa.ColumnElement[bool]
     joins: list[tuple[Any, Any]] = field(default_factory=list)
     inner: frozenset[int] = frozenset()  # ids of the joined tables the condition needs a row of
+    guards: tuple = ()  # uncorrelated tests the condition needs (some child row counts at all)
 
     def apply(self, stmt: sa.Select) -> sa.Select:
         """``stmt`` with the joins the condition needs, filtered by it."""
         for target, on in self.joins:
             stmt = stmt.join(target, on) if id(target) in self.inner else stmt.outerjoin(target, on)
-        return stmt.where(self.where)
+        return stmt.where(self.where, *self.guards)
 
 
 @dataclass(eq=False)
@@ -440,7 +441,12 @@ def compile_sql(
     if set_wide:
         compiler.require_rows(node)
     where = compiler.condition(node, scope)
-    return Compiled(where if where is not None else sa.true(), scope.joins, frozenset(compiler.inner_joins))
+    return Compiled(
+        where if where is not None else sa.true(),
+        scope.joins,
+        frozenset(compiler.inner_joins),
+        tuple(compiler.guards),
+    )
 
 
 def compile_operand(
