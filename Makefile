@@ -77,7 +77,7 @@ bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python bench/alert_rules.py --customers 2000 --rounds 2 --sql-target 3  # agreement checked; ratios too noisy at 2k
 	$(BIN)/python bench/dashboard_d1.py --tickets 20000 --rounds 2
 	$(BIN)/python bench/pages.py --customers 2000 --rounds 10
-	$(BIN)/python bench/load.py --database $(BENCH_PG)/scrm_bench_quick_load --customers 2000 --workers 1,2 --users 6 --seconds 15
+	$(BIN)/python bench/load.py --database $(BENCH_PG)/scrm_bench_quick_load --customers 2000 --workers 1,2 --users 6 --seconds 15 --fresh
 
 ## bench-rules: the 25 shipped rules over 1M customers on PostgreSQL (dataset made once, 34 min, 25 GB)
 bench-rules: dev-install

@@ -11,25 +11,29 @@ import time
 from collections.abc import Callable
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in ``url`` if the server does not have it yet."""
+def ensure_database(url: str, fresh: bool = False) -> None:
+    """Create the PostgreSQL database named in ``url`` if the server does not have it yet;
+    ``fresh``: drop it first."""
     import sqlalchemy as sa
 
     server, name = url.rsplit("/", 1)
     engine = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
+        if fresh:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
 
 
-def prepare_dataset(url: str, customers: int, top_up: Callable[[], None] | None = None) -> None:
+def prepare_dataset(url: str, customers: int, top_up: Callable[[], None] | None = None, *, fresh: bool = False) -> None:
     """Initialise the database at ``url`` (created on a PostgreSQL server that lacks it) with the
     shipped definitions and the demo data for ``customers`` customers; ``top_up`` adds more
     (inside the application context); then ANALYZE, so the planner has the statistics a real
-    installation has after a load."""
+    installation has after a load. A kept dataset is only readable with the encryption key it
+    was made with (the checkout's ``instance/``): ``fresh`` makes it anew (CI's clean clones)."""
     if url.startswith("postgresql"):
-        ensure_database(url)
+        ensure_database(url, fresh)
     os.environ["SCRM_DATABASE_URL"] = url
     os.environ.setdefault("SCRM_ADMIN_PASSWORD", "bench-Secret-1")
     os.environ.setdefault("SCRM_SECRET_KEY", "bench")

@@ -138,6 +138,7 @@ def main() -> int:
     parser.add_argument("--logins", type=int, default=8)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="drop and remake the dataset (a new checkout's key)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if not args.database.startswith("postgresql"):
@@ -146,7 +147,7 @@ def main() -> int:
         if not (Path(sys.executable).parent / tool).exists():
             raise SystemExit(f"{tool} is missing: pip install -e '.[bench]'")
 
-    prepare_dataset(args.database, args.customers)
+    prepare_dataset(args.database, args.customers, fresh=args.fresh)
     logins = make_logins(args.database, args.logins)
     out = Path(tempfile.mkdtemp(prefix="scrm-load-"))
     users_file = out / "logins.json"

@@ -184,14 +184,15 @@ class AggregateCompiler:
             picked = [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
             derived = self._first_rows(o.fn, source, fk, conds, order, child, picked, name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
-            self._mark_inner(o, derived)
+            self._mark_inner(o, derived, scope)
             columns = {signature(f): derived.c[f"v{i}"] for i, f in enumerate(self._pick_groups[group])}
             self._picks[key] = (derived, columns)
         _derived, columns = self._picks[key]
         return _like(of, columns[signature(o.of)])
 
-    def _mark_inner(self, o: ir.Agg, derived) -> None:
-        if scope_free(o) and signature(o) in self._required:
+    def _mark_inner(self, o: ir.Agg, derived, scope) -> None:
+        """The statement's own derived tables (not those inside another aggregate's rows)."""
+        if scope.parent is None and scope_free(o) and signature(o) in self._required:
             self.inner_joins.add(id(derived))
 
     def _first_rows(self, fn, source, fk, conds, order, child, values: list, name: str):
@@ -214,7 +215,7 @@ class AggregateCompiler:
         if o.fn in ("first", "last"):
             derived = self._first_rows(o.fn, source, fk, conds, order, child, [ov.label("v")], name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
-            self._mark_inner(o, derived)
+            self._mark_inner(o, derived, scope)
             return _like(of, derived.c.v)
         cols = [fk.label("k")]
         match o.fn:
@@ -231,7 +232,7 @@ class AggregateCompiler:
                 cols.append(fn(_ordered(of)).label("v"))
         derived = sa.select(*cols).select_from(source).where(*conds, fk.is_not(None)).group_by(fk).subquery(name)
         scope.joins.append((derived, derived.c.k == scope.table.c.id))
-        self._mark_inner(o, derived)
+        self._mark_inner(o, derived, scope)
         match o.fn:
             case "exists":
                 return Val(derived.c.k.is_not(None), "bool", False)

@@ -339,7 +339,10 @@ class RecordReader(AccessMixin):
         field reads today's date, once per local day; when one reads the instant (now-30d), each time."""
         computed = [f for f in self.computed_fields(entity) if wanted is None or f.name in wanted]
         time = [self._time_read(entity, f) for f in computed]
-        build = lambda: self._build_select(entity, et, wanted, env, computed)  # noqa: E731
+
+        def build():
+            return self._build_select(entity, et, wanted, env, computed)
+
         if "instant" in time:  # now-30d: bound to this very moment
             return build()
         if "date" not in time:
