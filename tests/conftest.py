@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,15 +89,13 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def database(backend, templates, tmp_path):
-    """A fresh copy of the template database: yields (url, template)."""
-    template = templates(backend)
-    if backend == "sqlite":
-        source = Path(template.url[len("sqlite:///") :])
-        target = tmp_path / "scrm.db"
-        shutil.copyfile(source, target)
-        yield f"sqlite:///{target}", template
+@contextmanager
+def template_copy(template: Template, folder: Path):
+    """A fresh copy of a template database (a file copy, or ``CREATE DATABASE … TEMPLATE``): its URL."""
+    if template.backend == "sqlite":
+        target = folder / "scrm.db"
+        shutil.copyfile(template.url[len("sqlite:///") :], target)
+        yield f"sqlite:///{target}"
         return
     server, base = _pg_server(PG_URL)
     name = f"{base}_t_{uuid.uuid4().hex[:10]}"
@@ -104,10 +103,18 @@ def database(backend, templates, tmp_path):
     with server.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     try:
-        yield _pg_url(PG_URL, name), template
+        yield _pg_url(PG_URL, name)
     finally:
         with server.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database(backend, templates, tmp_path):
+    """A fresh copy of the template database: yields (url, template)."""
+    template = templates(backend)
+    with template_copy(template, tmp_path) as url:
+        yield url, template
 
 
 def _served(database):

@@ -573,9 +573,10 @@ def plugins_list(ctx, as_json):
         click.echo(line + (f"  {error}" if error else ""))
 
 
+from .backup.commands import backup, restore  # noqa: E402
 from .jobs.commands import outbox, rules, scheduler, sms_simulator  # noqa: E402
 
-for _command in (scheduler, rules, outbox, sms_simulator):
+for _command in (scheduler, rules, outbox, sms_simulator, backup, restore):
     cli.add_command(_command)
 
 

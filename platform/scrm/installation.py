@@ -22,11 +22,8 @@ class InitReport:
     admin_created: bool = False
 
 
-def ensure_system_schema() -> list[str]:
-    """Create missing system tables and add columns later releases introduced (never drops)."""
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
-
+def system_metadata() -> sa.MetaData:
+    """The metadata holding every system table (importing the modules registers them)."""
     from . import data as _data  # noqa: F401
     from .alerts import store as _alert_store  # noqa: F401  (registers scrm_alert_*)
     from .data import attachments as _attachments  # noqa: F401  (registers scrm_attachment)
@@ -34,18 +31,29 @@ def ensure_system_schema() -> list[str]:
     from .data import history as _history  # noqa: F401  (registers scrm_change)
     from .data import importing as _importing  # noqa: F401  (registers scrm_import)
     from .data import saved_views as _saved_views  # noqa: F401  (registers scrm_saved_view)
-    from .data.migrate import add_column
     from .jobs import scheduler as _scheduler  # noqa: F401  (registers scrm_scheduler_node)
     from .notify import inbox as _inbox  # noqa: F401  (registers scrm_notification)
     from .notify import outbox as _outbox  # noqa: F401  (registers scrm_outbox)
-    from .security import audit
+    from .security import audit as _audit  # noqa: F401  (registers scrm_audit*)
     from .workflows import store as _workflow_store  # noqa: F401  (registers scrm_workflow_*, scrm_sla_clock)
 
+    return db.metadata
+
+
+def ensure_system_schema() -> list[str]:
+    """Create missing system tables and add columns later releases introduced (never drops)."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from .data.migrate import add_column
+    from .security import audit
+
+    metadata = system_metadata()
     created: list[str] = []
     with write_intent():
         conn = db.session.connection()
         inspector = sa.inspect(conn)
-        for table in db.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             if not inspector.has_table(table.name):
                 table.create(conn)
                 created.append(table.name)
