@@ -36,6 +36,9 @@
                            workflow steps; default 20
 ``SCRM_DASHBOARD_CACHE_SECONDS`` how long a dashboard widget's result is reused for the same
                            viewer, parameters and definition revision; default 60, 0 turns it off
+``SCRM_RULE_TIMEOUT``      seconds an alert rule's evaluating statements may run before they are
+                           stopped and the run fails with nothing applied; default 1800, 0 for none
+``SCRM_DASHBOARD_TIMEOUT`` the same for one dashboard widget's query; default 30
 ``SCRM_PG_JIT``            ``off`` (default) or ``on``: PostgreSQL's JIT compilation for SCRM's
                            connections (it cost the nightly rules 1–2 s per large statement)
 =========================  =====================================================
@@ -81,6 +84,8 @@ def load_config(env: dict | None = None, overrides: dict | None = None) -> dict:
         ("SCRM_DASHBOARD_CACHE_SECONDS", 60, 0, 3600),
         ("SCRM_PLUGIN_TIMEOUT", 10, 0, 3600),
         ("SCRM_PLUGIN_JOB_TIMEOUT", 300, 0, 86_400),
+        ("SCRM_RULE_TIMEOUT", 1800, 0, 86_400),
+        ("SCRM_DASHBOARD_TIMEOUT", 30, 0, 3600),
     ):
         raw = env.get(key) or str(default)
         if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -196,3 +196,8 @@ def time_limit(seconds: float) -> Iterator[None]:
         raise TimeLimitExceeded() from None
     finally:
         raw.set_progress_handler(None, 0)
+
+
+def within(seconds: float) -> AbstractContextManager:
+    """:func:`time_limit` for a configured limit in seconds; ``0`` is none."""
+    return time_limit(seconds) if seconds and seconds > 0 else nullcontext()

@@ -23,7 +23,7 @@ from ..conditions.ir import deps
 from ..conditions.sql import Scope, SqlCompiler
 from ..data.evaluation import environment
 from ..data.records import RecordService
-from ..db import db, dialect_name, run, write_intent
+from ..db import TimeLimitExceeded, db, dialect_name, run, within, write_intent
 from ..errors import NotFound
 from ..i18n import _
 from . import actions
@@ -130,12 +130,13 @@ def run_rule(
     return outcome
 
 
-def _evaluate(snapshot, prepared: PreparedRule, env, moment, service, outcome: Outcome, ids) -> None:
+class RuleTimedOut(Exception):
+    """The evaluating statements ran past ``SCRM_RULE_TIMEOUT``."""
+
+
+def _read(prepared: PreparedRule, snapshot, env, moment, outcome: Outcome, stmt, holding) -> tuple[list, list]:
+    """The records the condition matches, and for those due to fire their metrics and values."""
     rule = prepared.rule
-    held = rule.held_tags()
-    tags = actions.tag_ids(snapshot, service, held, create=False) if held else {}
-    holding = list(tags.values()) if held and len(tags) == len(set(held)) else None
-    stmt = matches(prepared, snapshot, env, dialect_name(), ids=ids, tag_ids=holding)
     clock = time.perf_counter()
     rows = run(stmt).all()
     outcome.statement_ms = (time.perf_counter() - clock) * 1000
@@ -157,6 +158,26 @@ def _evaluate(snapshot, prepared: PreparedRule, env, moment, service, outcome: O
             values = {path: mapping[f"p_{i}"] for i, path in enumerate(paths)}
             values.update({f"when:{i}": bool(mapping[f"w_{i}"]) for i in prepared.whens})
             candidates.append((row.id, metrics, values, rule.period_key(moment, values, dict(env.params))))
+    return rows, candidates
+
+
+def _evaluate(snapshot, prepared: PreparedRule, env, moment, service, outcome: Outcome, ids) -> None:
+    rule = prepared.rule
+    held = rule.held_tags()
+    tags = actions.tag_ids(snapshot, service, held, create=False) if held else {}
+    holding = list(tags.values()) if held and len(tags) == len(set(held)) else None
+    stmt = matches(prepared, snapshot, env, dialect_name(), ids=ids, tag_ids=holding)
+    limit = current_app.config.get("SCRM_RULE_TIMEOUT", 0)
+    try:
+        with within(limit):
+            rows, candidates = _read(prepared, snapshot, env, moment, outcome, stmt, holding)
+    except TimeLimitExceeded:
+        raise RuleTimedOut(
+            _(
+                "The rule's statements ran longer than {seconds} s and were stopped (SCRM_RULE_TIMEOUT); nothing was "
+                "applied."
+            ).format(seconds=limit)
+        ) from None
     if outcome.dry_run:
         _dry(snapshot, prepared, env, candidates, outcome)
         return

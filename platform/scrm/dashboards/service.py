@@ -19,7 +19,7 @@ from flask import current_app, has_app_context
 from ..conditions import ConditionError, Preparer
 from ..conditions.ir import deps
 from ..conditions.reltime import RelTimeError, resolve_instant, shift
-from ..db import dialect_name, run
+from ..db import TimeLimitExceeded, dialect_name, run, within
 from ..errors import Detail, Forbidden, NotFound
 from ..i18n import _, text
 from ..meta.model import SYSTEM_COLUMNS
@@ -134,7 +134,8 @@ class WidgetData:
     compare: dict | None
     time: TimeRange
     truncated: bool = False
-    error: str = ""  # why the widget has no data (its plugin source failed)
+    error: str = ""  # why the widget has no data (its plugin source failed, its query ran too long)
+    error_code: str = "source_failed"
 
 
 class DashboardService:
@@ -397,16 +398,29 @@ class DashboardService:
             return self._source_data(widget, params, time_range, key)
 
         def build() -> WidgetData:
-            rows, labels, truncated = self._rows(plan, widget, params, time_range, extra)
-            compare = None
-            shift_expr = widget.raw.get("compare", {}).get("shift")
-            if shift_expr and not widget.groups:
-                before = shifted(time_range, shift_expr, self.svc.environment().tz)
-                previous, _labels, _t = self._rows(plan, widget, params, before, extra)
-                compare = {"rows": previous, "time": before}
+            limit = current_app.config.get("SCRM_DASHBOARD_TIMEOUT", 0)
+            try:
+                with within(limit):
+                    rows, labels, truncated = self._rows(plan, widget, params, time_range, extra)
+                    compare = None
+                    shift_expr = widget.raw.get("compare", {}).get("shift")
+                    if shift_expr and not widget.groups:
+                        before = shifted(time_range, shift_expr, self.svc.environment().tz)
+                        previous, _labels, _t = self._rows(plan, widget, params, before, extra)
+                        compare = {"rows": previous, "time": before}
+            except TimeLimitExceeded:
+                message = _("This widget's query ran longer than {seconds} s and was stopped: narrow its filters "
+                            "or its period.").format(seconds=limit)  # fmt: skip
+                return WidgetData(widget, [], {}, None, time_range, error=message, error_code="timed_out")
             return WidgetData(widget, rows, labels, compare, time_range, truncated)
 
-        return CACHE.get(key, cache_seconds(), build)
+        return self._uncached_if_failed(key, CACHE.get(key, cache_seconds(), build))
+
+    @staticmethod
+    def _uncached_if_failed(key, data: WidgetData) -> WidgetData:
+        if data.error:
+            CACHE.forget(key)
+        return data
 
     def _source_data(self, widget: WidgetPlan, params: Params, time_range: TimeRange, key) -> WidgetData:
         """A plugin source's rows, read through the viewer's record service (cached like a
@@ -419,10 +433,7 @@ class DashboardService:
                 return WidgetData(widget, [], {}, None, time_range, error=str(exc))
             return WidgetData(widget, rows, self._labels(widget, rows), None, time_range, truncated)
 
-        data = CACHE.get(key, cache_seconds(), build)
-        if data.error:
-            CACHE.forget(key)
-        return data
+        return self._uncached_if_failed(key, CACHE.get(key, cache_seconds(), build))
 
     def time_for(self, widget: WidgetPlan, params: Params) -> TimeRange:
         """The widget's own period (a 12-month trend) when it declares one, else the dashboard's."""

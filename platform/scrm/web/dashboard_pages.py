@@ -379,7 +379,7 @@ def _widget_json(data) -> dict:
             "rows": [{m.name: plain(r.get(m.name)) for m in w.measures if not m.hidden} for r in data.compare["rows"]],
         }
     if getattr(data, "error", None):
-        out["error"] = {"code": "source_failed", "message": data.error}
+        out["error"] = {"code": data.error_code, "message": data.error}
     if w.type not in ("kpi", "table", "ranking"):
         out["option"] = chart_option(data)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -46,7 +46,9 @@ def http_message(status: int) -> str:
         403: _("You are not allowed to do this."),
         404: _("This page or record does not exist."),
         405: _("This action is not available here."),
-        413: _("The upload is too large."),
+        413: _("The request is too large (at most {size} MB).").format(
+            size=round((current_app.config.get("MAX_CONTENT_LENGTH") or 0) / 1024 / 1024, 1)
+        ),
         429: _("Too many requests; please wait a moment."),
     }.get(status, _("The request could not be completed."))
 
