@@ -30,6 +30,7 @@ from .impact import dependants_failure, problems_failure
 from .purge import PurgeResult
 
 STRUCTURAL = ("E-DEF-003", "E-DEF-004")  # not even a draft can be kept
+PUBLISH_LOCK = 7_302_114_502  # pg_advisory_xact_lock key: one publish at a time
 
 
 @dataclass
@@ -233,12 +234,29 @@ class DefinitionService:
             pending.append((doc, row))
         return self._publish(pending, user_id)
 
+    @staticmethod
+    def _take_turn(pending) -> None:
+        """Publishes run one at a time (SQLite's writer lock does it there; PostgreSQL takes an
+        advisory lock), and a draft another publish took meanwhile is not published twice."""
+        if db.engine.dialect.name != "postgresql":
+            return
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
+        for doc, row in pending:
+            db.session.refresh(row)
+            if row.status != store.DRAFT:
+                raise Conflict(
+                    _("{kind}/{name} was published or discarded by someone else meanwhile; reload it.").format(
+                        kind=doc.kind, name=doc.name
+                    )
+                )
+
     def _publish(
         self, pending: list[tuple[Document, store.DefinitionVersion]], user_id: int | None, dry_run: bool = False
     ) -> PublishResult:
         return one_transaction(lambda: self._publish_in_transaction(pending, dry_run, user_id), dry_run)
 
     def _publish_in_transaction(self, pending, dry_run, user_id: int | None = None) -> PublishResult:
+        self._take_turn(pending)
         published = self.published_set()
         candidate_set = published
         previous = self.previous_bodies()
