@@ -30,7 +30,7 @@ from . import actions
 from .action_types import action_types
 from .compile import PreparedRule, link_entity, matches, prepare, statement
 from .model import Rule, rules_of
-from .store import DONE, FAILED, Firing, Run, firing_insert, utcnow
+from .store import DONE, FAILED, RUNNING, Firing, Run, firing_insert, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -309,8 +309,39 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _close_abandoned(rule: Rule) -> None:
+    """Runs of the rule left "running" by a process of this host that is gone (killed, crashed)
+    are recorded as failed; what they committed stays, and this run fires the rest once."""
+    here = socket.gethostname()
+    dead = []
+    for run_id, host in db.session.execute(
+        sa.select(Run.id, Run.host).where(Run.rule == rule.name, Run.status == RUNNING)
+    ):
+        name, _sep, pid = (host or "").rpartition(":")
+        if name == here and pid.isdigit() and not _alive(int(pid)):
+            dead.append(run_id)
+    if dead:
+        db.session.execute(
+            sa.update(Run)
+            .where(Run.id.in_(dead))
+            .values(status=FAILED, finished_at=utcnow(),
+                    error=_("Interrupted: the process running it stopped before the end; the next run fired the rest."))
+        )  # fmt: skip
+
+
 def _start(rule: Rule, reason: str, moment: datetime) -> int:
     with write_intent():
+        _close_abandoned(rule)
         entry = Run(
             rule=rule.name,
             version=rule.version,
