@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 CUSTOMERS ?= 300
 
-.PHONY: demo test test-sqlite test-postgres lint fmt check bench bench-quick bench-rules bench-scale install dev-install browser-deps clean
+.PHONY: demo test fuzz test-sqlite test-postgres lint fmt check bench bench-quick bench-rules bench-scale install dev-install browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,14 @@ demo: install
 ## spread over JOBS processes (default: one per core; JOBS=0 runs it in this process)
 JOBS ?= auto
 test: dev-install
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -m "not fuzz" $(PYTEST_ARGS)
+
+## fuzz: the generated attacks (tests marked fuzz: schemathesis on the API, generated definition
+## documents through the designer API), FUZZ_EXAMPLES examples each, stopped after FUZZ_SECONDS
+FUZZ_EXAMPLES ?= 10
+FUZZ_SECONDS ?= 1200
+fuzz: dev-install
+	SCRM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) timeout $(FUZZ_SECONDS) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -m fuzz $(PYTEST_ARGS)
 
 lint: dev-install
 	$(BIN)/ruff check platform tests bench scripts plugins

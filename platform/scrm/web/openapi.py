@@ -209,7 +209,7 @@ def build_spec(snap, permissions: Permissions | None = None) -> dict:
             single["delete"] = {
                 "tags": [entity.name],
                 "parameters": [*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
-                "responses": {"204": {"description": "deleted"}, **errors(401, 403, 404, 409)},
+                "responses": {"204": {"description": "deleted"}, **errors(400, 401, 403, 404, 409)},
             }
         spec.path(path=base + "/{record_id}", operations=single)
         spec.path(
