@@ -56,11 +56,11 @@ def json_body(decimals: bool = True) -> dict:
         )
     if not isinstance(body, dict):
         raise BadRequest(_("The body must be a JSON object."), [Detail("$", _("Expected an object."))], "invalid_json")
-    where = _nul_path(body, "$")
+    where = _invalid_text_path(body, "$")
     if where:
         raise BadRequest(
-            _("The request contains a NUL character, which is never valid."),
-            [Detail(where, _("Remove the NUL character."))],
+            _("The request contains a NUL character or a lone surrogate code point, which are never valid."),
+            [Detail(where, _("Remove the invalid character."))],
             "invalid_character",
         )
     return body
@@ -76,20 +76,32 @@ def _has_infinity(value) -> bool:
     return False
 
 
-def _nul_path(value, path: str) -> str | None:
-    """The JSON path of the first text (key or value) that holds a NUL character."""
+def _invalid_text(text: str) -> bool:
+    """NUL (PostgreSQL cannot store it) or a lone UTF-16 surrogate (a JSON escape like ``\\udcff``
+    decodes to one; it is no character, and UTF-8 cannot encode it)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _invalid_text_path(value, path: str) -> str | None:
+    """The JSON path of the first text (key or value) that holds an invalid character."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _invalid_text(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
+            if _invalid_text(key):
                 return path
-            found = _nul_path(item, f"{path}.{key}")
+            found = _invalid_text_path(item, f"{path}.{key}")
             if found:
                 return found
     if isinstance(value, list):
         for i, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{i}]")
+            found = _invalid_text_path(item, f"{path}[{i}]")
             if found:
                 return found
     return None
