@@ -3,7 +3,7 @@ odd types, lengths, defaults and flags, fields dropped or retyped, junk at any k
 published through the designer API over a populated table. Never a 500; every refusal in the
 error shape; a publish either happens whole (new version, new revision, a column per stored
 field, no row lost) or leaves the published definition, the revision and the table exactly as
-they were. Marked ``fuzz`` (``make fuzz``)."""
+they were. Damaged documents of the other kinds likewise. Marked ``fuzz`` (``make fuzz``)."""
 
 from __future__ import annotations
 
@@ -171,3 +171,51 @@ def test_generated_definitions_never_break_the_installation(app, populated, chan
     assert expected <= set(after["columns"])  # a column for every stored field
     listed = api.get("/api/v1/records/tag?limit=5")
     assert listed.status_code == 200 and len(listed.json["items"]) == 5
+
+
+SHIPPED = {"form": "customer_form", "role": "account_manager", "workflow": "service_ticket", "alert": "tag_hnw",
+           "dashboard": "service_quality"}  # fmt: skip
+top_level = st.sampled_from(["label", "title", "fields", "layout", "tabs", "states", "transitions", "when", "actions",
+                             "widgets", "datasets", "permissions", "entity", "schedule", "x"])  # fmt: skip
+damage = st.one_of(
+    st.tuples(st.just("set"), top_level, junk),
+    st.tuples(st.just("drop"), top_level, st.none()),
+    st.tuples(st.just("same"), st.none(), st.none()),
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(kind=st.sampled_from(sorted(SHIPPED)), changes=st.lists(damage, min_size=1, max_size=3))
+def test_other_kinds_damaged_never_break_the_installation(app, api, kind, changes):
+    from scrm.meta import store
+
+    name = SHIPPED[kind]
+    url = f"/api/v1/definitions/{kind}/{name}"
+    shipped = api.get(url)
+    assert shipped.status_code == 200, (url, shipped.json)
+    doc = copy.deepcopy(shipped.json)
+    for how, key, value in changes:
+        if how == "set":
+            doc[key] = value
+        elif how == "drop":
+            doc.pop(key, None)
+    with app.app_context():
+        before = (store.current_revision(), store.get(kind, name, store.PUBLISHED).version)
+    saved = api.put(url, json=doc)
+    event(f"{kind} draft {saved.status_code}")
+    assert saved.status_code in (200, 400, 409, 422), (saved.status_code, saved.get_data(as_text=True)[:500])
+    if saved.status_code != 200:
+        assert_error_shape(saved)
+        return
+    published = api.post(f"{url}/publish")
+    event(f"{kind} publish {published.status_code}")
+    assert published.status_code in (200, 409, 422), (published.status_code, published.get_data(as_text=True)[:500])
+    with app.app_context():
+        after = (store.current_revision(), store.get(kind, name, store.PUBLISHED).version)
+    if published.status_code == 200:
+        assert after[0] == before[0] + 1
+    else:
+        assert_error_shape(published)
+        assert after == before
+    assert api.get("/api/v1/records/customer?limit=1").status_code == 200  # the installation still serves
