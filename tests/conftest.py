@@ -11,17 +11,25 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support import BACKENDS, DEMO_CUSTOMERS, DEMO_TODAY, PG_URL, login, make_app, seed_records  # noqa: F401
+from support import (  # noqa: F401
+    ADMIN_PASSWORD,
+    BACKENDS,
+    DEMO_CUSTOMERS,
+    DEMO_TODAY,
+    PG_URL,
+    ApiClient,
+    login,
+    make_app,
+    seed_records,
+    template_copy,
+)
 from support import pg_server as _pg_server
 from support import pg_url as _pg_url
 
-ADMIN_PASSWORD = "Secret-pass-123"
 AM_PASSWORD = "am-pass-1234"
 
 
@@ -89,26 +97,6 @@ def backend(request) -> str:
     return request.param
 
 
-@contextmanager
-def template_copy(template: Template, folder: Path):
-    """A fresh copy of a template database (a file copy, or ``CREATE DATABASE … TEMPLATE``): its URL."""
-    if template.backend == "sqlite":
-        target = folder / "scrm.db"
-        shutil.copyfile(template.url[len("sqlite:///") :], target)
-        yield f"sqlite:///{target}"
-        return
-    server, base = _pg_server(PG_URL)
-    name = f"{base}_t_{uuid.uuid4().hex[:10]}"
-    template_name = sa.engine.make_url(template.url).database
-    with server.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield _pg_url(PG_URL, name)
-    finally:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture
 def database(backend, templates, tmp_path):
     """A fresh copy of the template database: yields (url, template)."""
@@ -157,20 +145,6 @@ def am_client(app):
 @pytest.fixture
 def anon(app):
     return app.test_client()
-
-
-class ApiClient:
-    """Flask test client speaking JSON with a bearer token."""
-
-    def __init__(self, client, token: str):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def __getattr__(self, method):
-        def call(path, json=None, headers=None, **kwargs):
-            return getattr(self.client, method)(path, json=json, headers={**self.headers, **(headers or {})}, **kwargs)
-
-        return call
 
 
 @pytest.fixture

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from contextlib import contextmanager
 from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +30,7 @@ PG_URL = os.environ.get("SCRM_TEST_DATABASE_URL")
 os.environ.setdefault("SCRM_ENCRYPTION_KEY", "test1:" + "dGVzdC1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcyEhISE=")
 DEMO_TODAY = date(2026, 11, 20)  # the demo fixture's "today" and size
 DEMO_CUSTOMERS = 60
+ADMIN_PASSWORD = "Secret-pass-123"  # the test template's administrator
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -300,3 +304,37 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+@contextmanager
+def template_copy(template, folder: Path):
+    """A fresh copy of a template database (a file copy, or ``CREATE DATABASE … TEMPLATE``): its URL."""
+    if template.backend == "sqlite":
+        target = folder / "scrm.db"
+        shutil.copyfile(template.url[len("sqlite:///") :], target)
+        yield f"sqlite:///{target}"
+        return
+    server, base = pg_server(PG_URL)
+    name = f"{base}_t_{uuid.uuid4().hex[:10]}"
+    template_name = sa.engine.make_url(template.url).database
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield pg_url(PG_URL, name)
+    finally:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class ApiClient:
+    """Flask test client speaking JSON with a bearer token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(path, json=None, headers=None, **kwargs):
+            return getattr(self.client, method)(path, json=json, headers={**self.headers, **(headers or {})}, **kwargs)
+
+        return call

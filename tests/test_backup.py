@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import ADMIN_PASSWORD
-from support import PG_URL, make_app, pg_server, pg_url
+from support import ADMIN_PASSWORD, PG_URL, make_app, pg_server, pg_url
 
 from scrm.backup import BackupError, make_backup, restore_backup
 from scrm.backup.archive import table_checksum
@@ -68,7 +67,7 @@ def cli_run(monkeypatch):
 @pytest.fixture
 def installed(source, templates, tmp_path):
     """A fresh installation without customers (the test template) of the source's kind."""
-    from conftest import template_copy
+    from support import template_copy
 
     app, _path, _made = source
     with template_copy(templates(dialect_of(app.config["SQLALCHEMY_DATABASE_URI"])), tmp_path) as url:

@@ -64,7 +64,7 @@ def cases():
 @pytest.fixture(scope="module")
 def records(demo):
     """An API client on the demo and one record of each entity used: path -> record."""
-    from conftest import ApiClient
+    from support import ApiClient
 
     from scrm.db import db
     from scrm.security.users import find_user, issue_token
