@@ -242,8 +242,11 @@ class DefinitionService:
             return
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
         for doc, row in pending:
-            db.session.refresh(row)
-            if row.status != store.DRAFT:
+            try:
+                db.session.refresh(row)
+            except sa.orm.exc.ObjectDeletedError:  # its draft was discarded meanwhile
+                row = None
+            if row is None or row.status != store.DRAFT:
                 raise Conflict(
                     _("{kind}/{name} was published or discarded by someone else meanwhile; reload it.").format(
                         kind=doc.kind, name=doc.name
