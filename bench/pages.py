@@ -24,7 +24,10 @@ cells and record links, the API's JSON, and every dashboard widget's rows (again
   timed as one total. ``cold``: SCRM's widget result cache emptied before each round (a first
   view, or the first after ``SCRM_DASHBOARD_CACHE_SECONDS``); ``cached``: a second view within it
   (the hand-written side has no cache: the same figures as cold). D3 is shown for HQ (``org=1``):
-  the ``demo`` user's own unit has no customers.
+  the ``demo`` user's own unit has no customers. SCRM's limit on a widget's query
+  (``SCRM_DASHBOARD_TIMEOUT``, 30 s by default) is raised to ``--dashboard-timeout`` here: the
+  benchmark measures what the query costs, and the hand-written side has no limit. At 100,000
+  customers D2 comes close to 30 s (see ``docs/performance.md``).
 
 Printed: median and p95 per variant (ms), the ratio generated / hand-written of the medians, and
 the SQL statements one request (one page load for dashboards) issues on each side.
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import re
 import statistics
 import sys
@@ -108,6 +112,9 @@ def check(gen, hand, cid: int, auth: dict) -> None:
     for name, query in (("customers_aum", ""), ("performance", "?org=1")):
         mine = hand.get(f"/d/{name}/data{query}").get_json()
         for wid, data in gen.get(f"/api/v1/dashboards/{name}/data{query}").get_json()["widgets"].items():
+            if data.get("error"):
+                problems.append(f"{name}.{wid}: SCRM's widget answered an error: {data['error']}")
+                continue
             for part, theirs in (("rows", data["rows"]), ("compare", (data.get("compare") or {}).get("rows"))):
                 ours = mine[wid].get(part)
                 if theirs is None and ours is None:
@@ -146,9 +153,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--dashboard-rounds", type=int,
                         help="rounds of the dashboard scenarios (default: --rounds; D2 takes 30 s a page at 100k)")  # fmt: skip
+    parser.add_argument("--dashboard-timeout", type=int, default=600,
+                        help="SCRM_DASHBOARD_TIMEOUT for SCRM's side, in seconds (default 600)")  # fmt: skip
     parser.add_argument("--database", help="SQLAlchemy URL (default: a SQLite file in bench/data/)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    os.environ["SCRM_DASHBOARD_TIMEOUT"] = str(args.dashboard_timeout)
 
     url = args.database or f"sqlite:///{HERE / 'data' / f'customers_{args.customers}.db'}"
     if url.startswith("sqlite:///"):
