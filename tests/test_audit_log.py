@@ -214,3 +214,35 @@ def test_saving_the_edit_form_logs_the_change_and_no_view(app, seed):
     assert r.status_code == 303
     actions = [e["action"] for e in entries(app) if e["id"] > before]
     assert actions == ["update"]
+
+
+@pytest.mark.parametrize("savepoint", ["kept", "rolled back"])
+def test_appends_in_one_transaction_chain_without_rereading(app, savepoint):
+    """The second entry of a transaction chains to the first without reading the table; an
+    entry inside a savepoint that is rolled back is not chained to."""
+    from support import captured_statements
+
+    from scrm.db import db, writing
+    from scrm.security import audit
+
+    actor = audit.Actor(1, "chain")
+
+    def work():
+        with app.app_context():
+            with writing():
+                audit.append("login", actor, detail={"n": 1})
+                audit.append("login", actor, detail={"n": 2})
+                nested = db.session.begin_nested()
+                audit.append("login", actor, detail={"n": 3})
+                nested.commit() if savepoint == "kept" else nested.rollback()
+                audit.append("login", actor, detail={"n": 4})
+                db.session.commit()
+            db.session.remove()
+
+    statements = captured_statements(app, work)
+    reads = [q for q, _ in statements if "scrm_audit.hash" in q and "ORDER BY" in q]
+    # the first entry, the one in the savepoint, and the one after it (a new innermost transaction)
+    assert len(reads) == 3, reads
+    logged = [json.loads(e["detail"])["n"] for e in entries(app, username="chain")]
+    assert logged == ([1, 2, 3, 4] if savepoint == "kept" else [1, 2, 4])
+    assert verify(app).ok

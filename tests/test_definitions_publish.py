@@ -55,6 +55,33 @@ def test_added_field_appears_in_column_form_api_and_second_instance(api, client,
     assert "wx_wangfang" in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("path", ["/e/customer", "/api/v1/records/customer/{c1}"])
+def test_a_request_reads_the_revision_with_its_user_and_sees_another_workers_publish(
+    app, client, second_app, tokens, seed, path
+):
+    """The definitions revision comes with the session user's statement (no statement of its
+    own), and a publish by another worker is still seen on the very next request."""
+    from support import ApiClient, captured_statements
+
+    path = path.format(c1=seed["c1"])
+    headers = {"Authorization": f"Bearer {tokens['admin']}"} if path.startswith("/api") else {}
+    client.get(path, headers=headers)  # warm
+    statements = captured_statements(app, lambda: client.get(path, headers=headers))
+    reading = [q for q, _ in statements if "scrm_revision" in q]
+    assert len(reading) == 1 and "scrm_user" in reading[0], reading
+
+    other = ApiClient(second_app.test_client(), tokens["admin"])  # another worker publishes
+    assert (
+        other.put("/api/v1/definitions/entity/customer", json=add_field(customer_doc(other), WECHAT)).status_code == 200
+    )
+    assert other.post("/api/v1/definitions/entity/customer/publish").status_code == 200
+    record = client.get(path, headers=headers)
+    if path.startswith("/api"):
+        assert "wechat_id" in record.json
+    else:
+        assert 'value="wechat_id"' in record.get_data(as_text=True)  # the column chooser offers it
+
+
 def test_added_field_shows_up_in_the_form_when_the_form_places_it(api, client):
     doc = add_field(customer_doc(api), WECHAT)
     assert api.put("/api/v1/definitions/entity/customer", json=doc).status_code == 200

@@ -197,6 +197,22 @@ def test_edit_conflict_shows_what_the_other_person_changed(client, api, seed):
     assert again.status_code == 303
 
 
+def test_saving_the_edit_form_reads_the_record_once(app, client, seed):
+    """The save parses against the record it read and hands it to the update: one read of the
+    row, one statement for all its multi-value fields (tags, preferences…)."""
+    from support import captured_statements, form_data
+    from werkzeug.datastructures import MultiDict
+
+    url = f"/e/customer/{seed['c1']}/edit"
+    pairs = [(k, "other" if k == "occupation" else v) for k, v in form_data(text(client.get(url)))]
+    statements = [q for q, _ in captured_statements(app, lambda: client.post(url, data=MultiDict(pairs)))]
+    assert [q for q in statements if q.startswith("UPDATE crm_customer ")], statements  # it saved
+    rows = [q for q in statements if q.startswith("SELECT crm_customer.id, crm_customer.version")]
+    links = [q for q in statements if "crm_customer__" in q and q.startswith("SELECT")]
+    assert len(rows) == 1 and len(links) == 1, statements
+    assert "UNION ALL" in links[0] and "crm_customer__tags" in links[0]
+
+
 def test_inline_validation_fragment(client, seed):
     r = client.post("/e/customer/validate/mobile", data={"mobile": "12345"}, headers={"HX-Request": "true"})
     html = text(r)

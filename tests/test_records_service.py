@@ -39,6 +39,18 @@ def test_stale_version_is_a_conflict_and_keeps_the_other_change(svc, seed):
     assert svc.get("customer", seed["c2"])["name"] == "刘强（他人修改）"
 
 
+def test_an_update_given_the_record_read_earlier_still_refuses_a_change_made_since(svc, seed):
+    """A form's save hands ``update`` the record it read (no second read); when someone else
+    saved in between, the write at the old version finds nothing and it is a conflict."""
+    shown, stored = svc.shown_and_stored("customer", seed["c2"])
+    assert shown["name"] == stored["name"] == "刘强" and stored["version"] == 1
+    svc.update("customer", seed["c2"], {"name": "刘强（他人修改）"}, version=1)
+    with pytest.raises(Conflict) as exc:
+        svc.update("customer", seed["c2"], {"name": "我的修改"}, version=1, current=stored)
+    assert exc.value.current["name"] == "刘强（他人修改）"
+    assert svc.update("customer", seed["c1"], {"name": "王芳芳"}, version=1, current=stored)["name"] == "王芳芳"
+
+
 def test_update_without_version_is_refused(svc, seed):
     with pytest.raises(BadRequest) as exc:
         svc.update("customer", seed["c2"], {"name": "x"})

@@ -1,6 +1,7 @@
 """The per-process cache of published definitions, revalidated against the global revision.
 
-Each request asks :meth:`Registry.current` once: one tiny query reads ``scrm_revision``; when
+Each request asks :meth:`Registry.current` once, with the revision its session-user statement
+read (or one tiny query reads ``scrm_revision``); when
 another worker has published since, the published definitions are reloaded and the tables
 rebuilt. A :class:`Snapshot` is immutable, so requests in flight keep a consistent view.
 """
@@ -81,8 +82,11 @@ class Registry:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> Snapshot:
-        revision = store.current_revision()
+    def current(self, revision: int | None = None) -> Snapshot:
+        """The snapshot of the global revision: ``revision`` when the caller has just read it
+        (in the same transaction), else read now."""
+        if revision is None:
+            revision = store.current_revision()
         snap = self._snapshot
         if snap is not None and snap.revision == revision:
             return snap

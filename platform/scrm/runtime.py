@@ -10,6 +10,7 @@ from flask import current_app, g, has_request_context, request
 
 from .definitions import DefinitionService
 from .fields import FieldTypes
+from .meta import store
 from .plugins.manager import Plugins
 from .registry import Registry, Snapshot
 
@@ -37,7 +38,7 @@ def snapshot() -> Snapshot:
         return g.get("scrm_pinned_snapshot") or runtime().registry.current()
     snap = getattr(request, "scrm_snapshot", None)
     if snap is None:
-        snap = request.scrm_snapshot = runtime().registry.current()
+        snap = request.scrm_snapshot = runtime().registry.current(store.seen_revision())
     return snap
 
 

@@ -401,17 +401,22 @@ class RecordReader(AccessMixin):
         if not items:
             return items
         ids = [r["id"] for r in items]
-        for f in self.multi_fields(entity):
-            if wanted is not None and f.name not in wanted:
-                continue
-            link = et.links[f.id]
-            values: dict[int, list[str]] = {i: [] for i in ids}
-            q = sa.select(link.c.record_id, link.c.value).where(link.c.record_id.in_(ids))
-            for rid, value in run(q):
-                values[rid].append(value)
-            order = {o.value: i for i, o in enumerate(f.options)}
-            for r in items:
-                r[f.name] = sorted(values[r["id"]], key=lambda v: (order.get(v, len(order)), v))
+        multi = [f for f in self.multi_fields(entity) if wanted is None or f.name in wanted]
+        if multi:
+            # every multi-value field's links in one statement (their values are all strings)
+            values: list[dict[int, list[str]]] = [{i: [] for i in ids} for _ in multi]
+            parts = [
+                sa.select(sa.literal_column(str(n), sa.Integer), link.c.record_id, link.c.value).where(
+                    link.c.record_id.in_(ids)
+                )
+                for n, link in enumerate(et.links[f.id] for f in multi)
+            ]
+            for n, rid, value in run(parts[0] if len(parts) == 1 else sa.union_all(*parts)):
+                values[n][rid].append(value)
+            for f, found in zip(multi, values, strict=True):
+                order = {o.value: i for i, o in enumerate(f.options)}
+                for r in items:
+                    r[f.name] = sorted(found[r["id"]], key=lambda v: (order.get(v, len(order)), v))
         title_keys = [k for k in items[0] if k.startswith(TITLE_PREFIX)]
         for r in items:
             titles = {}
@@ -448,6 +453,16 @@ class RecordReader(AccessMixin):
         entity = self.entity(entity_name)
         wanted = None if fields is None else frozenset(n for n in fields if entity.field(n) or n in SYSTEM_COLUMNS)
         return self.present(entity, [self._load(entity, record_id, wanted)], log_view=log_view)[0]
+
+    def shown_and_stored(self, entity_name: str, record_id: int) -> tuple[dict, dict]:
+        """One record as the user sees it (no view logged) and with its real values, from one
+        read: a form's save parses against the first and hands the second to ``update``."""
+        entity = self.entity(entity_name)
+        stored = self._load(entity, record_id, None)
+        shown = {**stored}
+        if isinstance(stored.get("_titles"), dict):
+            shown["_titles"] = dict(stored["_titles"])  # presenting masks titles in place
+        return self.present(entity, [shown], log_view=False)[0], stored
 
     def load(self, entity_name: str, record_id: int) -> dict:
         """One record with its real values, for the services that validate and write: still

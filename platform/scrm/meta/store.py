@@ -76,13 +76,39 @@ def etag(row: DefinitionVersion) -> str:
     return f"{row.version}-{content_hash(row.body)[:12]}"
 
 
+REVISION_SEEN = "scrm_revision_seen"  # the session's ``info`` key: the revision another statement read
+
+
 def current_revision() -> int:
     table = Revision.__table__
     return run(sa.select(table.c.value).where(table.c.id == 1)).scalar_one_or_none() or 0
 
 
+def revision_column() -> sa.ScalarSelect:
+    """The revision as a scalar subquery, so a statement every request runs anyway (the session
+    user's) reads it too; hand the value to :func:`saw_revision`."""
+    table = Revision.__table__
+    return sa.select(table.c.value).where(table.c.id == 1).scalar_subquery()
+
+
+def saw_revision(value: int | None) -> None:
+    """Remember the revision another statement read, for :func:`seen_revision` in the same
+    transaction."""
+    db.session.info[REVISION_SEEN] = (db.session().get_transaction(), value or 0)
+
+
+def seen_revision() -> int:
+    """The revision remembered by :func:`saw_revision` (once), if the transaction that read it
+    is still the session's; else read now."""
+    transaction, value = db.session.info.pop(REVISION_SEEN, (None, 0))
+    if transaction is None or transaction is not db.session().get_transaction():
+        return current_revision()
+    return value
+
+
 def bump_revision() -> int:
     """Increment the global revision inside the caller's transaction (row-locks on PostgreSQL)."""
+    db.session.info.pop(REVISION_SEEN, None)
     db.session.execute(sa.update(Revision).where(Revision.id == 1).values(value=Revision.value + 1))
     return current_revision()
 

@@ -130,10 +130,12 @@ def append(
         "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str) if detail else None,
     }
     session = db.session
-    if db.engine.dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     table = AuditEntry.__table__
-    prev = session.execute(sa.select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar()
+    prev = _tail_appended()
+    if prev is None and db.engine.dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    if prev is None:
+        prev = session.execute(sa.select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar()
     if prev is None:
         prev = (
             session.execute(
@@ -144,7 +146,27 @@ def append(
     values["prev_hash"] = prev
     values["hash"] = digest(prev, values)
     session.execute(sa.insert(table).values(**values))
+    session.info[TAIL] = (_innermost_transaction(), values["hash"])
     return values["hash"]
+
+
+TAIL = "scrm_audit_tail"  # the session's ``info`` key: (transaction, hash) of its last append
+
+
+def _innermost_transaction():
+    session = db.session()
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _tail_appended() -> str | None:
+    """The hash this transaction appended last, while nobody else can append (the chain's lock
+    on PostgreSQL, the write lock on SQLite, both held until the transaction ends): the next
+    entry chains to it without reading the table. A savepoint rolled back, or a new
+    transaction, reads the table again."""
+    appended = db.session.info.get(TAIL)
+    if appended is None or appended[0] is not _innermost_transaction():
+        return None
+    return appended[1]
 
 
 # -- verifying ------------------------------------------------------------------------------
@@ -267,6 +289,7 @@ def archive(path: Path, before: datetime) -> int:
     conn = db.session.connection()
     for statement in DROP_TRIGGERS.get(conn.dialect.name, []):
         conn.exec_driver_sql(statement)
+    db.session.info.pop(TAIL, None)
     db.session.execute(sa.delete(table).where(table.c.id <= last))
     db.session.execute(
         sa.insert(AuditAnchor.__table__).values(

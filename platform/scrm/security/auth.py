@@ -14,6 +14,7 @@ from flask import Flask, g
 from flask_login import LoginManager, UserMixin
 
 from ..db import db, run
+from ..meta import store
 from ..notify.inbox import Notification
 from .users import ADMIN_ROLE, User, UserRole, find_user, user_for_token, verify_password
 
@@ -51,7 +52,8 @@ class SessionUser(UserMixin):
 
 
 def session_user(user_id: int) -> SessionUser | None:
-    """The user with their roles and unread notifications: one statement (every page asks)."""
+    """The user with their roles and unread notifications: one statement (every page asks), which
+    also reads the definitions revision for the request's snapshot."""
     users, roles, notes = User.__table__, UserRole.__table__, Notification.__table__
     unread = (
         sa.select(sa.func.count())
@@ -60,13 +62,21 @@ def session_user(user_id: int) -> SessionUser | None:
         .scalar_subquery()
     )
     rows = run(
-        sa.select(users.c.id, users.c.username, users.c.display_name, roles.c.role, unread.label("unread"))
+        sa.select(
+            users.c.id,
+            users.c.username,
+            users.c.display_name,
+            roles.c.role,
+            unread.label("unread"),
+            store.revision_column().label("revision"),
+        )
         .select_from(users.outerjoin(roles, roles.c.user_id == users.c.id))
         .where(users.c.id == user_id, users.c.active.is_(True))
     ).all()
     if not rows:
         return None
     first = rows[0]
+    store.saw_revision(first.revision)  # the request's definitions revision, without a statement of its own
     roles_held = tuple(sorted(r.role for r in rows if r.role))
     return SessionUser(first.id, first.username, first.display_name, roles_held, first.unread)
 

@@ -451,10 +451,12 @@ def edit(entity: str, record_id: int):
     definition = entity_or_404(svc, entity)
     svc.permissions.require(definition, "update")
     form = snapshot().form_for(definition)
-    # a save compares with what the form showed (its GET logged that view) and shows nothing new
-    record = svc.get(entity, check_id(record_id), log_view=request.method == "GET")
     if request.method == "GET":
+        record = svc.get(entity, check_id(record_id))
         return render("form", {"page": form_page(svc, definition, "edit", record)}, entity=entity)
+    # a save compares with what the form showed (its GET logged that view) and shows nothing
+    # new; the stored values go on to the update, which so does not read the record again
+    record, stored = svc.shown_and_stored(entity, check_id(record_id))
     values, errors = parse_submission(svc, definition, form, "edit", request.form, record)
     version = request.form.get("_version", "")
     conflict: list[str] = []
@@ -468,6 +470,7 @@ def edit(entity: str, record_id: int):
                 values,
                 int(version) if version.isascii() and version.isdigit() else None,
                 read_back=False,
+                current=stored,
             )
         except Conflict as exc:
             current = svc.get(entity, record_id)
