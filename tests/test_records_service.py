@@ -18,6 +18,28 @@ def test_create_and_read_round_trip(svc, seed):
     assert record["_titles"]["primary_manager"] == "张伟"
 
 
+@pytest.mark.parametrize("per_statement", [1, 8, 10_000])
+def test_multi_value_fields_read_together_or_in_chunks_agree(svc, seed, monkeypatch, per_statement):
+    """A record's multi-value fields come in one statement, or a few when ids × fields would
+    pass the bound on parameters: the same values either way."""
+    from scrm.data import reading
+
+    svc.update(
+        "customer",
+        seed["c2"],
+        {"tags": ["高频交易", "价值投资"], "preferred_product_types": ["etf", "a_share"]},
+        version=1,
+    )
+    expected = {r["id"]: r for r in svc.list("customer", limit=50).items}
+    monkeypatch.setattr(reading, "LINK_PARAMETERS", per_statement)
+    got = {r["id"]: r for r in svc.list("customer", limit=50).items}
+    assert got == expected
+    assert got[seed["c2"]]["tags"] == ["价值投资", "高频交易"] and got[seed["c2"]]["preferred_product_types"] == [
+        "a_share",
+        "etf",
+    ]
+
+
 def test_update_bumps_version_and_records_history(svc, seed):
     updated = svc.update("customer", seed["c1"], {"name": "王芳芳", "tags": ["价值投资", "高频交易"]}, version=1)
     assert updated["version"] == 2

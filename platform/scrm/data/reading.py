@@ -32,6 +32,7 @@ from .query import decode_cursor, encode_cursor, order_by, parse_sort
 from .tables import EntityTables, equality_column
 
 MAX_LIMIT = 200
+LINK_PARAMETERS = 10_000  # ids × multi-value fields read in one statement
 TITLE_PREFIX = "_title__"
 
 
@@ -403,7 +404,8 @@ class RecordReader(AccessMixin):
         ids = [r["id"] for r in items]
         multi = [f for f in self.multi_fields(entity) if wanted is None or f.name in wanted]
         if multi:
-            # every multi-value field's links in one statement (their values are all strings)
+            # the multi-value fields' links in one statement (their values are all strings), or a
+            # few when ids × fields would pass LINK_PARAMETERS (PostgreSQL takes at most 65,535)
             values: list[dict[int, list[str]]] = [{i: [] for i in ids} for _ in multi]
             parts = [
                 sa.select(sa.literal_column(str(n), sa.Integer), link.c.record_id, link.c.value).where(
@@ -411,8 +413,11 @@ class RecordReader(AccessMixin):
                 )
                 for n, link in enumerate(et.links[f.id] for f in multi)
             ]
-            for n, rid, value in run(parts[0] if len(parts) == 1 else sa.union_all(*parts)):
-                values[n][rid].append(value)
+            per = max(1, LINK_PARAMETERS // len(ids))
+            for start in range(0, len(parts), per):
+                chunk = parts[start : start + per]
+                for n, rid, value in run(chunk[0] if len(chunk) == 1 else sa.union_all(*chunk)):
+                    values[n][rid].append(value)
             for f, found in zip(multi, values, strict=True):
                 order = {o.value: i for i, o in enumerate(f.options)}
                 for r in items:
