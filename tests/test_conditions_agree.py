@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from scrm.conditions import ir
+from scrm.conditions.implied import guarded, implied
 from scrm.conditions.sql import Compiled, Scope, SqlCompiler, compile_sql
 
 CONDITIONS_PER_EXAMPLE = 20
@@ -458,9 +459,10 @@ SET_WIDE = [("batch", True), ("correlated", False)]
 
 
 def night_run(batch: bool):
-    """A rule's night run: semi-joins, and inner joins to the derived tables the condition needs."""
+    """A rule's night run: semi-joins, inner joins to the derived tables the condition needs, and
+    the bound every alternative of a top ``any`` implies tested ahead of it (``guarded``)."""
     return lambda node, entity, tables, env, dialect: compile_sql(
-        node, entity, tables, env, dialect, batch=batch, set_wide=True
+        guarded(node), entity, tables, env, dialect, batch=batch, set_wide=True
     )
 
 
@@ -477,6 +479,69 @@ def test_sql_and_python_select_the_same_records(shared_world, example, conds):
 
 
 COUNTED: dict[str, int] = {}
+
+
+BOUNDED = ["avg", "sum", "count", "max"]
+
+
+@st.composite
+def alternatives_with_a_common_bound(draw):
+    """``any`` of branches that each bound one aggregate the same way (and test something else):
+    the shape ``guarded`` adds a test ahead of, e.g. ``alr_tier_upgrade``."""
+    fn = draw(st.sampled_from(BOUNDED))
+    agg = {"agg": fn, "rel": "trades"} | ({"of": "amount"} if fn != "count" else {})
+    if draw(st.booleans()):
+        agg["window"] = {"field": "trade_date", "from": draw(st.sampled_from(RELTIMES))}
+    ops = draw(st.sampled_from([("gte", "gt"), ("lte", "lt")]))
+    value = st.integers(0, 4) if fn == "count" else decimal_literal(3)
+    branches = []
+    for _ in range(draw(st.integers(2, 3))):
+        bound = {"expr": agg, "op": draw(st.sampled_from(ops)), "value": draw(value)}
+        branches.append({"all": [bound, draw(leaves())]} if draw(st.booleans()) else bound)
+    shape = {"any": branches}
+    return {"all": [draw(leaves()), shape]} if draw(st.booleans()) else shape
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(example=worlds(), conds=st.lists(alternatives_with_a_common_bound(), min_size=8, max_size=8))
+def test_the_bound_alternatives_imply_changes_no_answer(shared_world, example, conds):
+    """Every condition drawn has the implied bound, and with it both SQL strategies select what
+    the Python back-end does."""
+    for cond in conds:
+        node = shared_world.prepare(cond)
+        assert guarded(node) is not node, cond
+    assert disagreements(shared_world, example, conds) == []
+
+
+@pytest.mark.parametrize(
+    ("ops_and_values", "expected"),
+    [
+        ([("gte", 1000000), ("gte", 5000000)], ("gte", 1000000)),
+        ([("gt", 5), ("gte", 5)], ("gte", 5)),
+        ([("gt", 5), ("gt", 7)], ("gt", 5)),
+        ([("lt", 3), ("lte", 9), ("lt", 9)], ("lte", 9)),
+        ([("gte", 5), ("lte", 9)], None),
+    ],
+)
+def test_the_loosest_bound_is_implied(shared_world, ops_and_values, expected):
+    avg = {"agg": "avg", "rel": "trades", "of": "amount"}
+    cond = {"any": [{"all": [{"expr": avg, "op": op, "value": v}, {"field": "vip", "op": "eq", "value": True}]}
+                    for op, v in ops_and_values]}  # fmt: skip
+    found = implied(shared_world.prepare(cond))
+    assert (None if found is None else (found.op, found.args[0].value)) == expected
+
+
+def test_no_bound_when_a_branch_does_not_need_one(shared_world):
+    avg = {"agg": "avg", "rel": "trades", "of": "amount"}
+    cond = {"any": [{"expr": avg, "op": "gte", "value": 5}, {"field": "vip", "op": "eq", "value": True}]}
+    assert implied(shared_world.prepare(cond)) is None
+    negated = shared_world.prepare({"not": {"any": [{"expr": avg, "op": "gte", "value": 5}] * 2}})
+    assert guarded(negated) is negated  # never under a not
 
 
 def test_the_property_ran_two_thousand_conditions(shared_world):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ..conditions import Environment, Preparer, ir
 from ..conditions.aggregates import all_aggregates
 from ..conditions.check import document_source
+from ..conditions.implied import guarded
 from ..conditions.sql import Scope, SqlCompiler, compile_sql, grouped_by_default
 from ..conditions.sqlvalues import typed
 from ..meta.alert_checks import BUILTIN_ACTIONS, TEMPLATE_ROOTS, TEXT_KEYS, action_recipients, option_paths
@@ -150,7 +151,7 @@ def matches(
     main = snapshot.tables[entity.name].main
     set_wide = ids is None
     compiled = compile_sql(
-        prepared.node, entity, snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and set_wide,
+        guarded(prepared.node), entity, snapshot.tables, env, dialect, batch=grouped_by_default(dialect) and set_wide,
         set_wide=set_wide,
     )  # fmt: skip
     firing = Firing.__table__

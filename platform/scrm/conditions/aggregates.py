@@ -54,8 +54,9 @@ class AggregateCompiler:
         self._required = needs_rows(node, self.env)
 
     def semi_join(self, n: ir.Node, scope) -> sa.ColumnElement[bool] | None:
-        """``exists(…) = true`` and ``count(…) >= k`` (k ≥ 1) tested positively, as the parents
-        among the child rows that count: ``id IN (SELECT fk … [GROUP BY fk HAVING count >= k])``;
+        """``exists(…) = true`` and ``count(…)`` or ``count_distinct(…) >= k`` (k ≥ 1) tested
+        positively, as the parents among the child rows that count: ``id IN (SELECT fk …
+        [GROUP BY fk HAVING count >= k])``;
         an ``any`` of such leaves as one ``IN`` of their union. The database starts from the few
         child rows in the window (their index) instead of testing every parent. None when the
         node is not of that form."""
@@ -69,7 +70,8 @@ class AggregateCompiler:
 
     def _semi_rows(self, n: ir.Cmp, scope) -> sa.Select | None:
         a = n.left
-        if not isinstance(a, ir.Agg) or a.uses_record or a.fn not in ("exists", "count") or len(n.args) != 1:
+        semi = ("exists", "count", "count_distinct")
+        if not isinstance(a, ir.Agg) or a.uses_record or a.fn not in semi or len(n.args) != 1:
             return None
         if n.args[0] is None or not ir.is_constant(n.args[0]):
             return None
@@ -86,11 +88,14 @@ class AggregateCompiler:
             return None
         source, fk, conds, of, _order, _child = self._agg_parts(a, scope)
         rows = sa.select(fk).select_from(source).where(*conds, fk.is_not(None))
+        if of is not None and a.fn != "exists":
+            rows = rows.where(_of_expr(of).is_not(None))  # the rows that count
         if least > 1:
-            counted = sa.func.count() if of is None else sa.func.count(_of_expr(of))
+            if a.fn == "count_distinct":
+                counted = sa.func.count(sa.distinct(_of_expr(of)))
+            else:
+                counted = sa.func.count() if of is None else sa.func.count(_of_expr(of))
             rows = rows.group_by(fk).having(counted >= least)
-        elif of is not None and a.fn == "count":
-            rows = rows.where(_of_expr(of).is_not(None))
         return rows
 
     def _agg(self, o: ir.Agg, scope):
@@ -158,7 +163,7 @@ class AggregateCompiler:
             case "avg":
                 total = sub(sa.func.sum(ov)).scalar_subquery()
                 count = sa.func.nullif(sub(sa.func.count(ov)).scalar_subquery(), 0)
-                return Num(total, count, of.scale, True, of.whole)
+                return Num(total, count, of.scale, True, of.whole, (sub, sa.func.sum(ov), sa.func.count(ov)))
             case "min" | "max":
                 fn = sa.func.min if o.fn == "min" else sa.func.max
                 return _like(of, sub(fn(_ordered(of))).scalar_subquery())

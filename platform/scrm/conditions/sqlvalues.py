@@ -34,6 +34,9 @@ class Num:
     scale: int = 0
     nullable: bool = True
     whole: bool = True  # ``num`` is always a whole number
+    # an average read by correlated subqueries: (select over its rows, sum, count), so that a
+    # comparison with a constant reads the rows once (see :func:`compare_numbers`)
+    rows: Any = None
 
     def null(self):
         tests = [self.num.is_(None)]
@@ -145,6 +148,8 @@ def coalesce(nums: list[Num]) -> Num:
 def compare_numbers(op: str, a: Num, b) -> sa.ColumnElement[bool]:
     """``a op b``. Against a known number the column stays alone on its side (index-friendly),
     the threshold rounded the right way when the column holds whole (scaled) numbers."""
+    if a.rows is not None and isinstance(b, Known) and b.value is not None:
+        return _compare_over_rows(op, a, as_num(b))
     if isinstance(b, Known) and a.den is None:
         threshold = Fraction(number(b.value)) * 10**a.scale
         if threshold.denominator == 1:
@@ -163,6 +168,16 @@ def compare_numbers(op: str, a: Num, b) -> sa.ColumnElement[bool]:
     b = as_num(b)
     top = max(a.scale, b.scale)
     return apply(op, times(a.num, b.den, 10 ** (top - a.scale)), times(b.num, a.den, 10 ** (top - b.scale)))
+
+
+def _compare_over_rows(op: str, a: Num, b: Num) -> sa.ColumnElement[bool]:
+    """``avg(…) op b`` as one correlated subquery: the sum and the count of the same rows,
+    cross-multiplied inside it, NULL without rows (as ``sum / nullif(count, 0)`` would be);
+    instead of one subquery for the sum and another for the count."""
+    select, total, count = a.rows
+    top = max(a.scale, b.scale)
+    test = apply(op, times(total, b.den, 10 ** (top - a.scale)), times(b.num, count, 10 ** (top - b.scale)))
+    return select(sa.case((count == 0, sa.null()), else_=test)).scalar_subquery()
 
 
 def numbers_in(a: Num, values: tuple) -> sa.ColumnElement[bool]:
