@@ -62,6 +62,7 @@ BENCH_PG ?= postgresql://postgres@127.0.0.1:5432
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/list_page.py --customers 10000
 	$(BIN)/python bench/list_page.py --customers 100000
+	$(BIN)/python bench/list_scale.py --staff scaled --rounds 30  # 1M vs 10k; each account manager's book keeps its size
 	$(BIN)/python bench/pages.py --customers 10000 --rounds 50
 	$(BIN)/python bench/pages.py --customers 100000 --rounds 30 --dashboard-rounds 5  # D2 takes 30 s a page here
 	$(BIN)/python bench/pages.py --customers 10000 --rounds 50 --database $(BENCH_PG)/scrm_bench_pages
