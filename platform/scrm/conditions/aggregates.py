@@ -172,7 +172,7 @@ class AggregateCompiler:
                 picked = (
                     sa.select(ov)
                     .select_from(source)
-                    .where(*where, _of_expr(order).is_not(None))
+                    .where(*where, *_has_order(o, order))
                     .order_by(*ordering)
                     .limit(1)
                     .scalar_subquery()
@@ -187,7 +187,7 @@ class AggregateCompiler:
             inner = _scope(o.child, child, scope)
             values = [self._field(f, inner) for f in self._pick_groups[group]]
             picked = [_of_expr(v).label(f"v{i}") for i, v in enumerate(values)]
-            derived = self._first_rows(o.fn, source, fk, conds, order, child, picked, name)
+            derived = self._first_rows(o, source, fk, conds, order, child, picked, name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
             self._mark_inner(o, derived, scope)
             columns = {signature(f): derived.c[f"v{i}"] for i, f in enumerate(self._pick_groups[group])}
@@ -200,11 +200,11 @@ class AggregateCompiler:
         if scope.parent is None and scope_free(o) and signature(o) in self._required:
             self.inner_joins.add(id(derived))
 
-    def _first_rows(self, fn, source, fk, conds, order, child, values: list, name: str):
+    def _first_rows(self, o: ir.Agg, source, fk, conds, order, child, values: list, name: str):
         """Each parent's first (or last) child row in ``order``: ``k`` and the ``values``.
         PostgreSQL: ``DISTINCT ON (fk)`` (one sort, no window step); elsewhere ``row_number()``."""
-        ordering = _order_clauses(fn, order, child)
-        rows = sa.select(fk.label("k"), *values).select_from(source).where(*conds, _of_expr(order).is_not(None))
+        ordering = _order_clauses(o.fn, order, child)
+        rows = sa.select(fk.label("k"), *values).select_from(source).where(*conds, *_has_order(o, order))
         if self.dialect == "postgresql":
             return rows.ext(distinct_on(fk)).order_by(fk, *ordering).subquery(name)
         rank = sa.func.row_number().over(partition_by=fk, order_by=ordering)
@@ -218,7 +218,7 @@ class AggregateCompiler:
         if group in self._pick_groups:
             return self._shared_pick(o, group, scope, source, fk, conds, of, order, child, name)
         if o.fn in ("first", "last"):
-            derived = self._first_rows(o.fn, source, fk, conds, order, child, [ov.label("v")], name)
+            derived = self._first_rows(o, source, fk, conds, order, child, [ov.label("v")], name)
             scope.joins.append((derived, derived.c.k == scope.table.c.id))
             self._mark_inner(o, derived, scope)
             return _like(of, derived.c.v)
@@ -355,6 +355,20 @@ def _like(template, expr):
     if isinstance(template, Num):
         return Num(expr, None, template.scale, True, template.whole)
     return Val(expr, template.kind, True)
+
+
+def _has_order(o: ir.Agg, order) -> list:
+    """The test that a row has a value to be ordered by, unless the window (on the same field,
+    with a bound) already requires one: the redundant ``IS NOT NULL`` tipped PostgreSQL from the
+    date index to a scan of the whole snapshot table (``alr_drawdown_care`` 3× the hand-written)."""
+    window = o.window
+    if (
+        window is not None
+        and (window.start is not None or window.end is not None)
+        and signature(window.field) == signature(o.order)
+    ):
+        return []
+    return [_of_expr(order).is_not(None)]
 
 
 def _order_clauses(fn: str, order, child) -> list:
