@@ -18,8 +18,9 @@ a deeper page after following the cursor several times, and a page from the midd
 list — as deep, relatively, at both sizes), the default list, and a quick search.
 
 Printed: median and p95 per scenario and size, the rows each page shows, and the ratio large/small
-of the medians. Before timing, one request per scenario and size runs with its SQL captured: any
-``count(`` fails the run (no COUNT is part of the claim), and the main list statement's plan on the
+of the medians. Before timing, one request per scenario and size runs with its SQL captured: a
+``count(`` over the customer table fails the run (no COUNT is part of the claim; the header's
+unread-notification badge counts the user's own notifications), and the main list statement's plan on the
 large database is printed (EXPLAIN QUERY PLAN on SQLite; EXPLAIN ANALYZE on PostgreSQL).
 Exit status 1 when a ratio exceeds the target or a COUNT was issued. A scenario more than three
 times over the target after 10 rounds is no longer timed (it is reported with its round count).
@@ -261,7 +262,9 @@ def main() -> int:
             page, statements = site.capture(sc.role, sc.paths[site.label])
             sc.rows[site.label] = len(ROW.findall(page))
             sc.statements[site.label] = statements
-            counted = [s for s, _p in statements if "count(" in s.lower()]
+            # a COUNT over the listed table (the header's unread-notification badge counts the
+            # user's own notifications, whatever the table's size: not part of the claim)
+            counted = [s for s, _p in statements if "count(" in s.lower() and "crm_customer" in s]
             if counted:
                 failures.append(f"{site.label} {sc.role} / {sc.name}: COUNT issued: {counted[0][:200]}")
             counts.append(f"{site.label}: {len(statements)} statements{' WITH COUNT' if counted else ''}")
