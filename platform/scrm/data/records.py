@@ -193,16 +193,10 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         (nobody creates records in, or moves them to, someone else's book). A user who sees
         every record of the entity needs no statement: the write itself found the record live."""
         grant = self.permissions.grant(entity.name)
-        if self.permissions.system or (grant.scope == "all" and not grant.filters):
-            return
-        if self._exists(entity.name, record_id):
-            return
-        raise Forbidden(
-            _("The {entity} would be outside the records you may work on; nothing was saved.").format(
-                entity=text(entity.label)
-            ),
-            code="outside_scope",
-        )
+        everything = self.permissions.system or (grant.scope == "all" and not grant.filters)
+        if not (everything or self._exists(entity.name, record_id)):
+            message = _("The {entity} would be outside the records you may work on; nothing was saved.")
+            raise Forbidden(message.format(entity=text(entity.label)), code="outside_scope")
 
     def problems(self, entity_name: str, data: dict, record_id: int | None = None) -> dict[str, list[str]]:
         """What saving ``data`` would complain about, without saving (forms report everything at once)."""
@@ -406,9 +400,8 @@ class RecordService(RulesMixin, RevealMixin, HandOverMixin, HookMixin, RecordRea
         current: dict | None = None,
     ) -> dict | None:
         """Change a record at the version the caller edited; the record as saved, as the user sees
-        it (``read_back=False``: nothing, for callers that redirect). ``current``: the record as
-        :meth:`load` (or ``shown_and_stored``) read it in this request, so it is not read again;
-        the write still only happens at ``version``."""
+        it (``read_back=False``: nothing). ``current``: the record as :meth:`load` read it in this
+        request, not read again (the write still only happens at ``version``)."""
         entity = self.entity(entity_name)
         if version is None and isinstance(data, dict):
             version = lock_version(data)
